@@ -1,0 +1,251 @@
+"""Gateway overhead: the same chat load straight to a fake upstream and through three gateways.
+
+Targets (each one process, all on 127.0.0.1): `direct` (the fake upstream itself), `ours`
+(`uait serve`), `ceiling` (a bare Starlette + aiohttp passthrough) and `litellm` (the
+LiteLLM proxy from bench/.venv). Loads: non-streaming and streaming (20 chunks), at
+concurrency 1 and 32, each BENCH_SECONDS (default 8) after BENCH_WARMUP (default 2) seconds.
+
+Run alone: python bench/gateway_overhead.py
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from common import (
+    API_KEY,
+    BENCH_DIR,
+    PEERS_BIN,
+    PROJECT_BIN,
+    PROJECT_PY,
+    child,
+    ensure_peers,
+    env_float,
+    fmt,
+    free_port,
+    http_request,
+    log,
+    machine_info,
+    main,
+    md_table,
+    tail,
+    wait_ready,
+)
+from loadgen import run_load, tool
+
+NAME = "gateway_overhead"
+TARGETS = ("direct", "ours", "ceiling", "litellm")
+LOADS = (
+    ("non-streaming", False, 1),
+    ("non-streaming", False, 32),
+    ("streaming", True, 1),
+    ("streaming", True, 32),
+)
+CHAT_PATH = "/v1/chat/completions"
+REQUEST: dict[str, Any] = {
+    "model": "bench-model",
+    "messages": [{"role": "user", "content": "Say hello"}],
+    "max_tokens": 16,
+}
+GOALS = {
+    "ours_over_litellm_rps_c32": 20.0,
+    "ours_over_ceiling_rps_c32": 1 / 3,
+    "ours_added_p50_ms_c1": 1.0,
+}
+def body(stream: bool) -> bytes:
+    return json.dumps({**REQUEST, "stream": True} if stream else REQUEST).encode()
+
+
+def probe(port: int) -> None:
+    """One request of each kind, checked, before any load."""
+    status, raw = http_request(port, "POST", CHAT_PATH, body(False))
+    if status != 200:
+        raise RuntimeError(f"non-streaming probe: HTTP {status}: {raw[:300]!r}")
+    if not json.loads(raw)["choices"][0]["message"]["content"]:
+        raise RuntimeError(f"non-streaming probe: no content: {raw[:300]!r}")
+    status, raw = http_request(port, "POST", CHAT_PATH, body(True))
+    events = [x[5:].strip() for x in raw.decode().splitlines() if x.startswith("data:")]
+    chunks = [json.loads(x) for x in events if x != "[DONE]"]
+    content = [c for c in chunks if c.get("choices") and c["choices"][0]["delta"].get("content")]
+    if status != 200 or len(content) != 20 or events[-1:] != ["[DONE]"]:
+        raise RuntimeError(
+            f"streaming probe: HTTP {status}, {len(content)} content chunks, "
+            f"last event {events[-1:]}"
+        )
+
+
+def measure(name: str, up: int, tmp: Path, seconds: float, warmup: float) -> dict[str, Any]:
+    log(f"{NAME}: target {name}")
+    try:
+        with start_target(name, up, tmp) as port:
+            probe(port)
+            loads: dict[str, Any] = {}
+            for kind, stream, conc in LOADS:
+                url = f"http://127.0.0.1:{port}{CHAT_PATH}"
+                if warmup > 0:
+                    run_load(url, body(stream), conc, warmup)
+                figures = run_load(url, body(stream), conc, seconds)
+                loads[f"{kind} c{conc}"] = figures
+                log(
+                    f"  {kind} c{conc}: {figures['rps']:.0f} req/s, p50 "
+                    f"{figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms"
+                )
+            return {"available": True, "loads": loads}
+    except Exception as exc:
+        log(f"  {name} failed: {exc}")
+        return {"available": False, "error": str(exc)[-3000:]}
+
+
+def ratios(targets: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def fig(target: str, load: str, key: str) -> float | None:
+        entry = targets.get(target, {})
+        return entry["loads"][load][key] if entry.get("available") else None
+
+    for kind, _, conc in LOADS:
+        load = f"{kind} c{conc}"
+        ours, lite, ceil = (fig(t, load, "rps") for t in ("ours", "litellm", "ceiling"))
+        direct_p50 = fig("direct", load, "p50_ms")
+        added = {
+            t: p50 - direct_p50
+            for t in TARGETS[1:]
+            if (p50 := fig(t, load, "p50_ms")) is not None and direct_p50 is not None
+        }
+        out[load] = {
+            "ours_over_litellm_rps": ours / lite if ours and lite else None,
+            "ours_over_ceiling_rps": ours / ceil if ours and ceil else None,
+            "added_p50_ms": added,
+        }
+    return out
+
+
+def goals_met(rat: dict[str, Any]) -> dict[str, bool | None]:
+    def check(load: str, key: str, goal: float, above: bool) -> bool | None:
+        value = rat[load][key] if key != "added" else rat[load]["added_p50_ms"].get("ours")
+        return None if value is None else (value >= goal if above else value < goal)
+
+    met: dict[str, bool | None] = {}
+    for kind in ("non-streaming", "streaming"):
+        met[f"{kind} c32 ours/litellm >= 20"] = check(
+            f"{kind} c32", "ours_over_litellm_rps", GOALS["ours_over_litellm_rps_c32"], True
+        )
+        met[f"{kind} c32 ours/ceiling >= 1/3"] = check(
+            f"{kind} c32", "ours_over_ceiling_rps", GOALS["ours_over_ceiling_rps_c32"], True
+        )
+        met[f"{kind} c1 added p50 < 1 ms"] = check(
+            f"{kind} c1", "added", GOALS["ours_added_p50_ms_c1"], False
+        )
+    return met
+
+
+def run() -> dict[str, Any]:
+    seconds = env_float("BENCH_SECONDS", 8.0)
+    warmup = env_float("BENCH_WARMUP", 2.0)
+    peers_ok = ensure_peers()
+    tmp = Path(tempfile.mkdtemp(prefix="uait-bench-gw-"))
+    targets: dict[str, Any] = {}
+    try:
+        up = free_port()
+        argv = [str(PROJECT_PY), str(BENCH_DIR / "fake_upstream.py"), "--port", str(up)]
+        with child("upstream", argv, tmp / "logs") as proc:
+            wait_ready(up, "/v1/models", proc, timeout=30)
+            for name in TARGETS:
+                if name in ("litellm", "ceiling") and not peers_ok:
+                    targets[name] = {"available": False, "error": "setup_peers.sh failed"}
+                    continue
+                targets[name] = measure(name, up, tmp, seconds, warmup)
+    finally:
+        if os.environ.get("BENCH_KEEP_TMP"):
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    rat = ratios(targets)
+    return {
+        "benchmark": NAME,
+        "machine": machine_info(),
+        "load_generator": tool(),
+        "seconds": seconds,
+        "warmup_seconds": warmup,
+        "request": REQUEST,
+        "stream_chunks": 20,
+        "targets": targets,
+        "ratios": rat,
+        "goals": GOALS,
+        "goals_met": goals_met(rat),
+    }
+
+
+def summary(result: dict[str, Any]) -> str:
+    targets, rat = result["targets"], result["ratios"]
+    out = [
+        f"## Gateway overhead ({result['load_generator']}, {result['seconds']:g} s per load, "
+        f"{result['machine']['cpus']} CPUs)",
+        "",
+    ]
+    for name, entry in targets.items():
+        if not entry.get("available"):
+            out.append(f"**{name} unavailable**: {entry.get('error', '').splitlines()[0]}  ")
+    rows = []
+    for kind, _, conc in LOADS:
+        load = f"{kind} c{conc}"
+        for name, entry in targets.items():
+            if entry.get("available"):
+                f = entry["loads"][load]
+                added = rat[load]["added_p50_ms"].get(name)
+                rows.append(
+                    [
+                        load,
+                        name,
+                        fmt(f["rps"], 0),
+                        fmt(f["p50_ms"], 3),
+                        fmt(f["p99_ms"], 3),
+                        fmt(added, 3),
+                        str(f["errors"]),
+                    ]
+                )
+    out += [
+        "",
+        md_table(
+            ["load", "target", "req/s", "p50 ms", "p99 ms", "+p50 ms vs direct", "errors"], rows
+        ),
+        "",
+    ]
+    rows = []
+    for load, r in rat.items():
+        rows.append(
+            [
+                load,
+                fmt(r["ours_over_litellm_rps"], 1, "x"),
+                fmt(r["ours_over_ceiling_rps"], 2, "x"),
+                fmt(r["added_p50_ms"].get("ours"), 3),
+            ]
+        )
+    out += [md_table(["load", "ours/LiteLLM req/s", "ours/ceiling req/s", "ours +p50 ms"], rows)]
+    out += [
+        "",
+        "Goals (not asserted): ours >= 20x LiteLLM and >= 1/3 of the ceiling in req/s at "
+        "concurrency 32; < 1 ms added p50 at concurrency 1.",
+        "",
+    ]
+    out.append(
+        md_table(
+            ["goal", "met"],
+            [
+                [k, {True: "yes", False: "**no**", None: "n/a"}[v]]
+                for k, v in result["goals_met"].items()
+            ],
+        )
+    )
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main(NAME, run, summary)

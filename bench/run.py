@@ -1,0 +1,79 @@
+"""`make bench`: installs the peers, runs every benchmark, writes bench/results/.
+
+Each module in BENCHMARKS exposes run() -> dict (written to bench/results/<name>.json) and
+summary(result) -> str (Markdown, gathered into bench/results/SUMMARY.md). A benchmark
+that fails is recorded as such and the others still run.
+
+Environment: BENCH_SECONDS (load duration, default 8), BENCH_WARMUP (default 2),
+BENCH_THREADS (embedded model threads, default 2), BENCH_REPS (default 3),
+BENCH_ONLY (comma-separated names to run a subset).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO_DIR, RESULTS_DIR, ensure_peers, log, machine_info, write_result
+
+# Add later benchmarks (e.g. "cache", "realtime") here, in the order they should run.
+BENCHMARKS: list[str] = ["gateway_overhead", "embedded_speed"]
+
+
+def run_one(name: str) -> str:
+    """Runs one benchmark module; returns its Markdown summary (or a failure note)."""
+    log(f"=== {name}")
+    started = time.perf_counter()
+    try:
+        module = importlib.import_module(name)
+        result: dict[str, Any] = module.run()
+        result["elapsed_s"] = round(time.perf_counter() - started, 1)
+        write_result(name, result)
+        text: str = module.summary(result)
+        return text
+    except Exception as exc:
+        log(f"{name} failed: {exc!r}")
+        write_result(
+            name,
+            {
+                "benchmark": name,
+                "machine": machine_info(),
+                "error": repr(exc),
+                "traceback": traceback.format_exc()[-4000:],
+            },
+        )
+        return f"## {name}\n\n**failed**: `{exc!r}`\n"
+
+
+def main() -> int:
+    only = {x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()}
+    names = [n for n in BENCHMARKS if not only or n in only]
+    if not ensure_peers():
+        log("setup_peers.sh failed: peers (LiteLLM, ceiling proxy) will be reported missing")
+    info = machine_info()
+    parts = [
+        "# Benchmark summary",
+        "",
+        f"Run {info['when']} on {info['cpus']} CPUs, Python {info['python']}; every server "
+        "is one process on 127.0.0.1. Figures are from one run on a shared machine: compare "
+        "the ratios within a run rather than absolute numbers across runs.",
+        "",
+    ]
+    parts += [run_one(name) for name in names]
+    text = "\n".join(parts)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "SUMMARY.md").write_text(text)
+    print(text)
+    log(f"wrote {(RESULTS_DIR / 'SUMMARY.md').relative_to(REPO_DIR)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

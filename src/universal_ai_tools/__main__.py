@@ -1,0 +1,3 @@
+from universal_ai_tools.cli import main
+
+main()

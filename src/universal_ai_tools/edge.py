@@ -1,0 +1,137 @@
+"""Where exceptions become HTTP answers, in the error shape of the route family.
+
+`/api/*` (Ollama) answers `{"error": "message"}`; everything else answers OpenAI's
+`{"error": {"message", "type", "code"}}`. No stack trace or path ever leaves here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from universal_ai_tools.errors import PayloadTooLarge, UAITError
+from universal_ai_tools.llm.body import describe_validation_error
+
+logger = logging.getLogger(__name__)
+
+_HTTP_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+}
+
+
+def error_body(path: str, status: int, message: str, error_type: str, code: str) -> bytes:
+    if path.startswith("/api/"):
+        return orjson.dumps({"error": message})
+    return orjson.dumps({"error": {"message": message, "type": error_type, "code": code}})
+
+
+def error_response(path: str, status: int, message: str, error_type: str, code: str) -> Response:
+    body = error_body(path, status, message, error_type, code)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def _uait_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UAITError)
+    return error_response(request.url.path, exc.status_code, exc.message, exc.error_type, exc.code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404:
+        message = f"no route for {request.method} {request.url.path}"
+    error_type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
+    code = message.lower().replace(" ", "_") if exc.status_code != 404 else "not_found"
+    return error_response(request.url.path, exc.status_code, message, error_type, code[:40])
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError | ValidationError)
+    if isinstance(exc, ValidationError):
+        message = describe_validation_error(exc)
+    else:
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]
+        )
+    return error_response(
+        request.url.path, 400, message, "invalid_request_error", "invalid_request"
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(
+        request.url.path, 500, "internal server error", "server_error", "internal_error"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(UAITError, _uait_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `max_bytes` with 413, before they are buffered."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(path, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge(self._message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self) -> str:
+        return f"the request body is larger than the limit of {self.max_bytes} bytes"
+
+    async def _refuse(self, path: str, send: Send) -> None:
+        response = error_response(
+            path, 413, self._message(), "invalid_request_error", "request_too_large"
+        )
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,1 @@
+"""The model gateway: OpenAI- and Ollama-compatible APIs over pluggable providers."""

@@ -1,0 +1,250 @@
+"""The Ollama-compatible routes: `/api/tags`, `/api/chat`, `/api/generate`, `/api/show`, ..."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from universal_ai_tools import __version__
+from universal_ai_tools.errors import UAITError
+from universal_ai_tools.llm.body import json_body
+from universal_ai_tools.llm.deps import RegistryDep
+from universal_ai_tools.llm.ollama_schemas import (
+    OllamaChatRequest,
+    OllamaGenerateRequest,
+    OllamaShowRequest,
+)
+from universal_ai_tools.llm.routing import ModelRegistry
+from universal_ai_tools.llm.streaming import (
+    ChunkStreamResponse,
+    cancel_on_disconnect,
+    start_stream,
+)
+from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ModelInfo, ToolCall
+
+router = APIRouter(prefix="/api", tags=["ollama"])
+ChatBody = Annotated[OllamaChatRequest, Depends(json_body(OllamaChatRequest))]
+GenerateBody = Annotated[OllamaGenerateRequest, Depends(json_body(OllamaGenerateRequest))]
+ShowBody = Annotated[OllamaShowRequest, Depends(json_body(OllamaShowRequest))]
+NDJSON = "application/x-ndjson"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def _details(info: ModelInfo) -> dict[str, Any]:
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": info.family,
+        "families": [info.family] if info.family else None,
+        "parameter_size": info.parameter_size,
+        "quantization_level": info.quantization,
+    }
+
+
+async def _describe(registry: ModelRegistry, name: str) -> ModelInfo:
+    route = registry.route(name)
+    info = await route.provider.model_info(route.target)
+    info.name = name
+    return info
+
+
+@router.get("/version")
+async def version() -> Response:
+    return _json({"version": __version__})
+
+
+@router.get("/tags")
+async def tags(registry: RegistryDep) -> Response:
+    models = []
+    for name in registry.models:
+        info = await _describe(registry, name)
+        entry = {"name": name, "model": name, "modified_at": info.modified_at or _now()}
+        models.append(
+            {**entry, "size": info.size, "digest": info.digest, "details": _details(info)}
+        )
+    return _json({"models": models})
+
+
+@router.get("/ps")
+async def running(registry: RegistryDep) -> Response:
+    """Models loaded in this process (the embedded ones); remote backends manage their own."""
+    models = []
+    for name, model in registry.models.items():
+        provider = registry.providers[model.deployments[0].backend]
+        if provider.kind != "embedded" or not await provider.health():
+            continue
+        info = await _describe(registry, name)
+        models.append(
+            {
+                "name": name,
+                "model": name,
+                "size": info.size,
+                "digest": info.digest,
+                "details": _details(info),
+                "expires_at": "2999-12-31T00:00:00Z",
+                "size_vram": 0,
+            }
+        )
+    return _json({"models": models})
+
+
+@router.post("/show")
+async def show(body: ShowBody, registry: RegistryDep) -> Response:
+    info = await _describe(registry, body.model)
+    model_info: dict[str, Any] = {"general.architecture": info.family}
+    if info.context_size:
+        model_info[f"{info.family or 'model'}.context_length"] = info.context_size
+    return _json(
+        {
+            "modelfile": f"FROM {info.name}\n",
+            "parameters": "",
+            "template": "",
+            "details": _details(info),
+            "model_info": model_info,
+            "capabilities": ["completion"],
+            "modified_at": info.modified_at or _now(),
+        }
+    )
+
+
+@router.post("/chat")
+async def chat(body: ChatBody, request: Request, registry: RegistryDep) -> Response:
+    route = registry.route(body.model)
+    chat_request = ChatRequest(
+        target=route.target,
+        messages=[m.to_message() for m in body.messages],
+        temperature=body.options.temperature,
+        top_p=body.options.top_p,
+        max_tokens=body.options.max_tokens,
+        stop=body.options.stop or [],
+        seed=body.options.seed,
+        json_mode=body.json_mode,
+        tools=body.tools,
+    )
+    if not body.messages:  # Ollama's way to load a model: answer at once
+        return _json(_final(body.model, {"message": _message("")}, None, "load"))
+    return await _answer(request, route.provider, chat_request, body, _chat_piece)
+
+
+@router.post("/generate")
+async def generate(body: GenerateBody, request: Request, registry: RegistryDep) -> Response:
+    route = registry.route(body.model)
+    if not body.prompt and not body.images:  # Ollama's way to load a model
+        return _json(_final(body.model, {"response": ""}, None, "load"))
+    generate_request = ChatRequest(
+        target=route.target,
+        messages=body.to_messages(),
+        temperature=body.options.temperature,
+        top_p=body.options.top_p,
+        max_tokens=body.options.max_tokens,
+        stop=body.options.stop or [],
+        seed=body.options.seed,
+        json_mode=body.json_mode,
+    )
+    return await _answer(request, route.provider, generate_request, body, _generate_piece)
+
+
+Piece = Callable[[str, list[ToolCall] | None], dict[str, Any]]
+
+
+def _message(content: str, calls: list[ToolCall] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if calls:
+        message["tool_calls"] = [
+            {
+                "function": {
+                    "name": c.function.name,
+                    "arguments": orjson.loads(c.function.arguments or "{}"),
+                }
+            }
+            for c in calls
+        ]
+    return message
+
+
+def _chat_piece(content: str, calls: list[ToolCall] | None) -> dict[str, Any]:
+    return {"message": _message(content, calls)}
+
+
+def _generate_piece(content: str, calls: list[ToolCall] | None) -> dict[str, Any]:
+    return {"response": content}
+
+
+def _final(
+    model: str, piece: dict[str, Any], delta: ChatDelta | None, reason: str, started: int = 0
+) -> dict[str, Any]:
+    total = time.perf_counter_ns() - started if started else 0
+    timings = delta.timings if delta else None
+    usage = delta.usage if delta else None
+    return {
+        "model": model,
+        "created_at": _now(),
+        **piece,
+        "done": True,
+        "done_reason": reason,
+        "total_duration": total,
+        "load_duration": timings.load_ns if timings else 0,
+        "prompt_eval_count": usage.prompt_tokens if usage else 0,
+        "prompt_eval_duration": timings.prompt_eval_ns if timings else 0,
+        "eval_count": usage.completion_tokens if usage else 0,
+        "eval_duration": timings.eval_ns if timings else 0,
+    }
+
+
+def _done_reason(delta: ChatDelta) -> str:
+    return "length" if delta.finish_reason == "length" else "stop"
+
+
+async def _answer(
+    request: Request,
+    provider: Any,
+    chat_request: ChatRequest,
+    body: OllamaChatRequest | OllamaGenerateRequest,
+    piece: Piece,
+) -> Response:
+    started = time.perf_counter_ns()
+    if not body.stream:
+        result = await cancel_on_disconnect(request, provider.chat(chat_request))
+        delta = ChatDelta(
+            finish_reason=result.finish_reason, usage=result.usage, timings=result.timings
+        )
+        content = piece(result.content, result.tool_calls)
+        return _json(_final(body.model, content, delta, _done_reason(delta), started))
+    deltas = await cancel_on_disconnect(request, start_stream(provider.stream_chat(chat_request)))
+    return ChunkStreamResponse(_ndjson(deltas, body.model, piece, started), media_type=NDJSON)
+
+
+async def _ndjson(
+    deltas: AsyncIterator[ChatDelta], model: str, piece: Piece, started: int
+) -> AsyncIterator[bytes]:
+    try:
+        async for delta in deltas:
+            if delta.finish_reason is not None:
+                final = _final(
+                    model, piece("", delta.tool_calls), delta, _done_reason(delta), started
+                )
+                yield orjson.dumps(final) + b"\n"
+                return
+            if delta.content or delta.tool_calls:
+                line = {
+                    "model": model,
+                    "created_at": _now(),
+                    **piece(delta.content, delta.tool_calls),
+                }
+                yield orjson.dumps({**line, "done": False}) + b"\n"
+    except UAITError as exc:
+        yield orjson.dumps({"error": exc.message}) + b"\n"

@@ -1,0 +1,160 @@
+"""The OpenAI-compatible routes: `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from universal_ai_tools.errors import NotImplementedYet, UAITError
+from universal_ai_tools.llm.body import json_body
+from universal_ai_tools.llm.deps import RegistryDep
+from universal_ai_tools.llm.openai_schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    ChoiceMessage,
+    DeploymentStatus,
+    ModelCard,
+    ModelExtension,
+    ModelList,
+    UsageBody,
+)
+from universal_ai_tools.llm.streaming import (
+    ChunkStreamResponse,
+    cancel_on_disconnect,
+    start_stream,
+)
+from universal_ai_tools.llm.types import ChatDelta, ChatRequest
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+ChatBody = Annotated[ChatCompletionRequest, Depends(json_body(ChatCompletionRequest))]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(registry: RegistryDep) -> ModelList:
+    health = await registry.backend_health()
+    created = int(time.time())
+    cards = [
+        ModelCard(
+            id=model.name,
+            created=created,
+            owned_by=model.deployments[0].backend,
+            uait=ModelExtension(
+                tier=model.tier,
+                aliases=model.aliases,
+                deployments=[
+                    DeploymentStatus(backend=d.backend, target=d.target, healthy=health[d.backend])
+                    for d in model.deployments
+                ],
+            ),
+        )
+        for model in registry.models.values()
+    ]
+    return ModelList(data=cards)
+
+
+def to_chat_request(body: ChatCompletionRequest, target: str) -> ChatRequest:
+    response_type = body.response_format.type if body.response_format else "text"
+    return ChatRequest(
+        target=target,
+        messages=[m.to_message() for m in body.messages],
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        stop=body.stop_list,
+        seed=body.seed,
+        json_mode=response_type in ("json_object", "json_schema"),
+        tools=body.tools,
+        tool_choice=body.tool_choice,
+    )
+
+
+@router.post("/chat/completions", response_model=ChatCompletion)
+async def chat_completions(body: ChatBody, request: Request, registry: RegistryDep) -> Response:
+    """Chat completion, as JSON or (with `stream: true`) as server-sent events."""
+    route = registry.route(body.model)
+    chat = to_chat_request(body, route.target)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if body.stream:
+        deltas = await cancel_on_disconnect(request, start_stream(route.provider.stream_chat(chat)))
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        header = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
+        header["model"] = body.model
+        return ChunkStreamResponse(
+            sse_events(deltas, header, include_usage),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    result = await cancel_on_disconnect(request, route.provider.chat(chat))
+    completion = ChatCompletion(
+        id=completion_id,
+        created=created,
+        model=body.model,
+        choices=[
+            Choice(
+                message=ChoiceMessage(content=result.content, tool_calls=result.tool_calls),
+                finish_reason=result.finish_reason,
+            )
+        ],
+        usage=UsageBody(
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            total_tokens=result.usage.total_tokens,
+        ),
+    )
+    return Response(completion.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def sse_events(
+    deltas: AsyncIterator[ChatDelta], header: dict[str, Any], include_usage: bool
+) -> AsyncIterator[bytes]:
+    """OpenAI's chunk sequence: role first, content deltas, finish, usage, `[DONE]`."""
+    usage_field = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return _event({**header, "choices": [choice], **usage_field})
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        async for delta in deltas:
+            if delta.content:
+                yield chunk({"content": delta.content})
+            if delta.tool_calls:
+                calls = [
+                    {"index": i, **call.model_dump()} for i, call in enumerate(delta.tool_calls)
+                ]
+                yield chunk({"tool_calls": calls})
+            if delta.finish_reason is not None:
+                yield chunk({}, delta.finish_reason)
+                if include_usage and delta.usage is not None:
+                    usage = {
+                        "prompt_tokens": delta.usage.prompt_tokens,
+                        "completion_tokens": delta.usage.completion_tokens,
+                        "total_tokens": delta.usage.total_tokens,
+                    }
+                    yield _event({**header, "choices": [], "usage": usage})
+    except UAITError as exc:
+        yield _event({"error": {"message": exc.message, "type": exc.error_type, "code": exc.code}})
+        return
+    yield b"data: [DONE]\n\n"
+
+
+@router.post("/embeddings")
+async def embeddings() -> Response:
+    raise NotImplementedYet(
+        "embeddings are not available yet on this server; they arrive with the embedding model"
+    )

