@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -62,10 +63,21 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+@functools.cache
 def ensure_peers() -> bool:
-    """Runs setup_peers.sh (idempotent); True when it succeeded."""
-    proc = subprocess.run(["bash", str(BENCH_DIR / "setup_peers.sh")], check=False)
+    """Runs setup_peers.sh (idempotent, once per process); True when it succeeded."""
+    script = BENCH_DIR / "setup_peers.sh"
+    proc = subprocess.run(["bash", str(script)], stdout=sys.stderr, check=False)
     return proc.returncode == 0
+
+
+def stop_on_sigterm() -> None:
+    """Turns SIGTERM into KeyboardInterrupt so that every child is still stopped."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 @contextlib.contextmanager
@@ -189,6 +201,7 @@ def main(
     summary: Callable[[dict[str, Any]], str],
 ) -> None:
     """Standalone entry point of one benchmark module."""
+    stop_on_sigterm()
     result = run()
     path = write_result(name, result)
     print(summary(result))

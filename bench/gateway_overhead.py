@@ -10,20 +10,15 @@ Run alone: python bench/gateway_overhead.py
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from common import (
-    API_KEY,
     BENCH_DIR,
-    PEERS_BIN,
-    PROJECT_BIN,
     PROJECT_PY,
     child,
     ensure_peers,
@@ -35,10 +30,10 @@ from common import (
     machine_info,
     main,
     md_table,
-    tail,
     wait_ready,
 )
 from loadgen import run_load, tool
+from targets import start_target
 
 NAME = "gateway_overhead"
 TARGETS = ("direct", "ours", "ceiling", "litellm")
@@ -59,6 +54,8 @@ GOALS = {
     "ours_over_ceiling_rps_c32": 1 / 3,
     "ours_added_p50_ms_c1": 1.0,
 }
+
+
 def body(stream: bool) -> bytes:
     return json.dumps({**REQUEST, "stream": True} if stream else REQUEST).encode()
 
@@ -192,42 +189,29 @@ def summary(result: dict[str, Any]) -> str:
     ]
     for name, entry in targets.items():
         if not entry.get("available"):
-            out.append(f"**{name} unavailable**: {entry.get('error', '').splitlines()[0]}  ")
+            reason = (entry.get("error") or "unknown error").splitlines()[0]
+            out += [f"**{name} unavailable**: {reason}", ""]
     rows = []
     for kind, _, conc in LOADS:
         load = f"{kind} c{conc}"
         for name, entry in targets.items():
-            if entry.get("available"):
-                f = entry["loads"][load]
-                added = rat[load]["added_p50_ms"].get(name)
-                rows.append(
-                    [
-                        load,
-                        name,
-                        fmt(f["rps"], 0),
-                        fmt(f["p50_ms"], 3),
-                        fmt(f["p99_ms"], 3),
-                        fmt(added, 3),
-                        str(f["errors"]),
-                    ]
-                )
-    out += [
-        "",
-        md_table(
-            ["load", "target", "req/s", "p50 ms", "p99 ms", "+p50 ms vs direct", "errors"], rows
-        ),
-        "",
+            if not entry.get("available"):
+                continue
+            f = entry["loads"][load]
+            added = "ref" if name == "direct" else fmt(rat[load]["added_p50_ms"].get(name), 3)
+            row = [fmt(f["rps"], 0), fmt(f["p50_ms"], 3), fmt(f["p99_ms"], 3), added]
+            rows.append([load, name, *row, str(f["errors"])])
+    heads = ["load", "target", "req/s", "p50 ms", "p99 ms", "+p50 ms vs direct", "errors"]
+    out += [md_table(heads, rows), ""]
+    rows = [
+        [
+            load,
+            fmt(r["ours_over_litellm_rps"], 1, "x"),
+            fmt(r["ours_over_ceiling_rps"], 2, "x"),
+            fmt(r["added_p50_ms"].get("ours"), 3),
+        ]
+        for load, r in rat.items()
     ]
-    rows = []
-    for load, r in rat.items():
-        rows.append(
-            [
-                load,
-                fmt(r["ours_over_litellm_rps"], 1, "x"),
-                fmt(r["ours_over_ceiling_rps"], 2, "x"),
-                fmt(r["added_p50_ms"].get("ours"), 3),
-            ]
-        )
     out += [md_table(["load", "ours/LiteLLM req/s", "ours/ceiling req/s", "ours +p50 ms"], rows)]
     out += [
         "",
@@ -235,15 +219,8 @@ def summary(result: dict[str, Any]) -> str:
         "concurrency 32; < 1 ms added p50 at concurrency 1.",
         "",
     ]
-    out.append(
-        md_table(
-            ["goal", "met"],
-            [
-                [k, {True: "yes", False: "**no**", None: "n/a"}[v]]
-                for k, v in result["goals_met"].items()
-            ],
-        )
-    )
+    marks = {True: "yes", False: "**no**", None: "n/a"}
+    out.append(md_table(["goal", "met"], [[k, marks[v]] for k, v in result["goals_met"].items()]))
     return "\n".join(out) + "\n"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -39,6 +40,9 @@ end
 
 
 def tool() -> str:
+    """wrk when on PATH, unless BENCH_LOADGEN=aiohttp asks for the fallback."""
+    if os.environ.get("BENCH_LOADGEN") == "aiohttp":
+        return "aiohttp"
     return "wrk" if shutil.which("wrk") else "aiohttp"
 
 

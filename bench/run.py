@@ -21,7 +21,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_DIR, RESULTS_DIR, ensure_peers, log, machine_info, write_result
+from common import (
+    REPO_DIR,
+    RESULTS_DIR,
+    ensure_peers,
+    log,
+    machine_info,
+    stop_on_sigterm,
+    write_result,
+)
 
 # Add later benchmarks (e.g. "cache", "realtime") here, in the order they should run.
 BENCHMARKS: list[str] = ["gateway_overhead", "embedded_speed"]
@@ -53,6 +61,7 @@ def run_one(name: str) -> str:
 
 
 def main() -> int:
+    stop_on_sigterm()
     only = {x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()}
     names = [n for n in BENCHMARKS if not only or n in only]
     if not ensure_peers():

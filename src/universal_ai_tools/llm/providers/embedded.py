@@ -50,6 +50,7 @@ class EmbeddedProvider:
         self.engine: LlamaEngine | None = None
         self._jobs: queue.SimpleQueue[GenerationJob | None] = queue.SimpleQueue()
         self._waiting = 0
+        self.generations_cancelled = 0  # written by the worker thread only
         self._worker: threading.Thread | None = None
 
     async def start(self) -> None:
@@ -130,6 +131,8 @@ class EmbeddedProvider:
                     self.engine.run(job)
             except Exception as exc:  # handed to the waiting request, which raises it
                 job.emit(exc)
+            if job.cancelled.is_set() and not job.finished:
+                self.generations_cancelled += 1
 
     async def list_models(self) -> list[ModelInfo]:
         return [await self.model_info(self.settings.model_name)]

@@ -36,6 +36,7 @@ class GenerationJob:
     request: ChatRequest
     emit: Callable[[ChatDelta | BaseException], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False  # set once the last delta (finish_reason, usage) is emitted
 
 
 class LlamaEngine:
@@ -98,6 +99,9 @@ class LlamaEngine:
         first_token_ns = 0
         finish: FinishReason = "length"
         previous = prompt[-1:]
+        # Evaluate the whole prompt every time: reusing a cached prefix changes the batch
+        # shapes and with them the logits, so the same request could answer differently.
+        self.llm.reset()  # type: ignore[no-untyped-call]
         for token in self.llm.generate(
             prompt,
             temp=request.temperature if request.temperature is not None else DEFAULT_TEMPERATURE,
@@ -131,6 +135,7 @@ class LlamaEngine:
                 job.emit(ChatDelta(content=tail))
         ended = time.perf_counter_ns()
         first_token_ns = first_token_ns or ended
+        job.finished = finish != "cancelled"
         job.emit(
             ChatDelta(
                 finish_reason=finish,

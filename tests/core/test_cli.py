@@ -1,0 +1,114 @@
+"""The `uait` program, run as a user runs it: a real `uait serve` process and CLI calls."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import free_port
+
+UAIT = str(Path(sys.executable).parent / "uait")
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UAIT_")}
+    env.update({"UAIT_DATA_DIR": str(tmp_path / "data"), "UAIT_EMBEDDED__THREADS": "1"})
+    env.update({"COLUMNS": "200", **extra})
+    return env
+
+
+@pytest.fixture
+def running_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = cli_env(tmp_path, UAIT_API_KEY="cli-key")
+    process = subprocess.Popen(
+        [UAIT, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def run_cli(
+    tmp_path: Path, *args: str, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [UAIT, *args],
+        input=stdin,
+        env=cli_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_models_table(running_server: str, tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "models", "--url", running_server, UAIT_API_KEY="cli-key")
+    assert result.returncode == 0, result.stderr
+    assert "smollm2" in result.stdout and "embedded" in result.stdout and "yes" in result.stdout
+    refused = run_cli(tmp_path, "models", "--url", running_server, "--api-key", "nope")
+    assert refused.returncode == 1 and "invalid API key" in refused.stderr
+
+
+def test_chat_one_message_and_interactive(running_server: str, tmp_path: Path) -> None:
+    once = run_cli(
+        tmp_path,
+        "chat",
+        "smollm2",
+        "-m",
+        "Say hi.",
+        "--url",
+        running_server,
+        UAIT_API_KEY="cli-key",
+    )
+    assert once.returncode == 0, once.stderr
+    assert once.stdout.strip()
+    session = run_cli(
+        tmp_path,
+        "chat",
+        "--url",
+        running_server,
+        stdin="Hello!\n/reset\nWhat is 2+2?\n/exit\n",
+        UAIT_API_KEY="cli-key",
+    )
+    assert session.returncode == 0, session.stderr
+    assert session.stdout.count("you>") == 4
+    unknown = run_cli(
+        tmp_path, "chat", "nope", "-m", "hi", "--url", running_server, UAIT_API_KEY="cli-key"
+    )
+    assert unknown.returncode == 1 and "model 'nope' not found" in unknown.stderr
+
+
+def test_serve_refuses_a_bad_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[models]]\nname = "m"\nbackend = "nowhere"\n')
+    result = run_cli(tmp_path, "serve", "--port", str(free_port()), UAIT_CONFIG=str(config))
+    assert result.returncode == 1
+    assert "unknown backend 'nowhere'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "models", "--url", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1 and "cannot reach" in result.stderr
