@@ -173,6 +173,12 @@ def run() -> dict[str, Any]:
         "warmup_seconds": warmup,
         "request": REQUEST,
         "stream_chunks": 20,
+        "litellm_available": bool(targets.get("litellm", {}).get("available")),
+        "notes": [
+            "every server is one process; request logs are off for all of them "
+            "(ours: UAIT_LOG_LEVEL=warning, LiteLLM: LITELLM_LOG=ERROR, ceiling: no access log)",
+            "ours and LiteLLM check the API key bench-key; direct and ceiling ignore it",
+        ],
         "targets": targets,
         "ratios": rat,
         "goals": GOALS,

@@ -6,7 +6,8 @@ that fails is recorded as such and the others still run.
 
 Environment: BENCH_SECONDS (load duration, default 8), BENCH_WARMUP (default 2),
 BENCH_THREADS (embedded model threads, default 2), BENCH_REPS (default 3),
-BENCH_ONLY (comma-separated names to run a subset).
+BENCH_ONLY (comma-separated names to run a subset), BENCH_LOADGEN=aiohttp (skip wrk),
+BENCH_KEEP_TMP=1 (gateway_overhead keeps its servers' logs and configs).
 """
 
 from __future__ import annotations
