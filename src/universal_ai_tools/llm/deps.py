@@ -10,7 +10,7 @@ from starlette.requests import Request
 from universal_ai_tools.llm.routing import ModelRegistry
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -31,7 +30,7 @@ from universal_ai_tools.llm.streaming import (
     cancel_on_disconnect,
     start_stream,
 )
-from universal_ai_tools.llm.types import ChatDelta, ChatRequest
+from universal_ai_tools.llm.types import ChatDelta, ChatRequest, next_id
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 ChatBody = Annotated[ChatCompletionRequest, Depends(json_body(ChatCompletionRequest))]
@@ -82,7 +81,7 @@ async def chat_completions(body: ChatBody, request: Request, registry: RegistryD
     """Chat completion, as JSON or (with `stream: true`) as server-sent events."""
     route = registry.route(body.model)
     chat = to_chat_request(body, route.target)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{next_id()}"
     created = int(time.time())
     if body.stream:
         deltas = await cancel_on_disconnect(request, start_stream(route.provider.stream_chat(chat)))

@@ -36,19 +36,31 @@ async def _until_disconnected(receive: Receive) -> None:
 
 
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client disconnects first."""
-    work_task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_until_disconnected(request.receive))
+    """Await `work` in this task, cancelling it if the client disconnects first.
+
+    One watcher task cancels the request's own task on disconnect: cheaper than running
+    `work` in a task of its own, which matters on the gateway's hot path.
+    """
+    handler = asyncio.current_task()
+    assert handler is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _until_disconnected(request.receive)
+        gone = True
+        handler.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await asyncio.wait((work_task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            handler.uncancel()
+            raise ClientDisconnected("the client closed the connection") from None
+        raise
     finally:
         watcher.cancel()
-    if not work_task.done():
-        work_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await work_task
-        raise ClientDisconnected("the client closed the connection")
-    return work_task.result()
 
 
 async def start_stream(deltas: AsyncIterator[ChatDelta]) -> AsyncIterator[ChatDelta]:
