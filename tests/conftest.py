@@ -16,6 +16,8 @@ from universal_ai_tools.app import create_app
 from universal_ai_tools.settings import Settings, load_settings
 
 SettingsFactory = Callable[..., Settings]
+OWNER_EMAIL = "owner@example.com"
+OWNER_PASSWORD = "owner-password-123"
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +40,8 @@ def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SettingsFa
             monkeypatch.setenv("UAIT_CONFIG", str(config))
         overrides.setdefault("data_dir", tmp_path / "data")
         overrides.setdefault("embedded", {"threads": 1})
+        overrides.setdefault("admin_email", OWNER_EMAIL)
+        overrides.setdefault("admin_password", OWNER_PASSWORD)
         return load_settings(**overrides)
 
     return make
@@ -49,8 +53,8 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app over ASGI, lifespan included."""
+async def anon(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over ASGI, lifespan included, with no credentials."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -59,8 +63,35 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def client(anon: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The same app, logged in as the first owner."""
+    anon.headers["Authorization"] = f"Bearer {await login(anon, OWNER_EMAIL, OWNER_PASSWORD)}"
+    return anon
+
+
+async def login(http: httpx.AsyncClient, email: str, password: str) -> str:
+    response = await http.post("/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def owner_key(base_url: str) -> str:
+    """An API key of the first owner, made through the HTTP API of a live server."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        response = http.post("/auth/login", json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD})
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+        created = http.post(
+            "/api-keys", json={"name": "tests"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["key"])
+
+
+@pytest.fixture
 def live_server(settings: Settings) -> Iterator[LiveServer]:
     with LiveServer(create_app(settings)) as server:
+        server.key = owner_key(server.url)
         yield server
 
 
@@ -72,6 +103,7 @@ def serve() -> Iterator[Callable[[Settings], LiveServer]]:
     def start(settings: Settings) -> LiveServer:
         server = LiveServer(create_app(settings)).__enter__()
         started.append(server)
+        server.key = owner_key(server.url)
         return server
 
     yield start

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import HTMLResponse
 
 from universal_ai_tools import __version__
-from universal_ai_tools.auth.gate import require_api_key
+from universal_ai_tools.auth import admin_router, credentials_router
+from universal_ai_tools.auth import router as auth_router
+from universal_ai_tools.auth.deps import PrincipalDep
+from universal_ai_tools.auth.identity import build_identity
+from universal_ai_tools.auth.tokens import load_signing_secret
 from universal_ai_tools.db import migrate
 from universal_ai_tools.db.engine import create_engine, session_factory
 from universal_ai_tools.edge import BodySizeLimit, install_error_handlers
+from universal_ai_tools.limits.memory import MemoryCounterStore
 from universal_ai_tools.llm import ollama_api, openai_api
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
@@ -22,6 +31,8 @@ from universal_ai_tools.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    # Refuse to start with a short or unreadable signing secret before anything else.
+    load_signing_secret(settings.jwt_secret, settings.data_dir)
     plugins = build_plugin_manager()
     registry = ModelRegistry(settings, provider_factories(plugins))
 
@@ -30,8 +41,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.resolved_database_url)
         await migrate.upgrade(engine)
+        sessions = session_factory(engine)
         app.state.engine = engine
-        app.state.sessions = session_factory(engine)
+        app.state.sessions = sessions
+        app.state.identity = identity = build_identity(settings, sessions, MemoryCounterStore())
+        first = await identity.sessions.bootstrap(settings.admin_email, settings.admin_password)
+        if first is not None and first.generated_password is not None:
+            # Shown once on the terminal, on purpose not through logging.
+            print(
+                f"\nCreated the first owner {first.email} with the password "
+                f"{first.generated_password}\nLog in and change it (POST /auth/password).\n",
+                file=sys.stderr,
+                flush=True,
+            )
         await registry.start()
         # Everything built so far lives as long as the process: keep the cyclic garbage
         # collector from walking it again and again under load.
@@ -48,17 +70,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="OpenAI- and Ollama-compatible AI platform server.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.plugins = plugins
     app.state.registry = registry
     install_error_handlers(app)
-    gated = [Depends(require_api_key)]
     app.include_router(health.router)
-    app.include_router(openai_api.router, dependencies=gated)
-    app.include_router(ollama_api.router, dependencies=gated)
+    app.include_router(auth_router.router)
+    app.include_router(admin_router.router)
+    app.include_router(credentials_router.router)
+    app.include_router(openai_api.router)
+    app.include_router(ollama_api.router)
+    _add_schema_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
+
+
+def _add_schema_routes(app: FastAPI) -> None:
+    """The OpenAPI schema and its viewer, behind authentication like everything else."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(principal: PrincipalDep) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(principal: PrincipalDep) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
 
 def create_app_from_env() -> FastAPI:

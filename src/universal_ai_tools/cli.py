@@ -13,6 +13,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from universal_ai_tools.cli_admin import db_app, keys_app, users_app
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.settings import ConfigError, load_settings
@@ -20,13 +21,18 @@ from universal_ai_tools.settings import ConfigError, load_settings
 app = typer.Typer(
     help="Universal AI Tools: a local-first AI platform server.", no_args_is_help=True
 )
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 console = Console()
 errors = Console(stderr=True)
 
 ServerUrl = Annotated[str, typer.Option("--url", envvar="UAIT_URL", help="The server to talk to.")]
 ApiKey = Annotated[
     str | None,
-    typer.Option("--api-key", envvar="UAIT_API_KEY", help="Bearer credential.", show_default=False),
+    typer.Option(
+        "--api-key", envvar="UAIT_API_KEY", help="API key or access token.", show_default=False
+    ),
 ]
 
 

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from universal_ai_tools.body import describe_validation_error
 from universal_ai_tools.errors import PayloadTooLarge, UAITError
-from universal_ai_tools.llm.body import describe_validation_error
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +38,27 @@ def error_body(path: str, status: int, message: str, error_type: str, code: str)
     return orjson.dumps({"error": {"message": message, "type": error_type, "code": code}})
 
 
-def error_response(path: str, status: int, message: str, error_type: str, code: str) -> Response:
+def error_response(
+    path: str,
+    status: int,
+    message: str,
+    error_type: str,
+    code: str,
+    retry_after: int | None = None,
+) -> Response:
     body = error_body(path, status, message, error_type, code)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 async def _uait_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UAITError)
-    return error_response(request.url.path, exc.status_code, exc.message, exc.error_type, exc.code)
+    retry_after = getattr(exc, "retry_after", None)
+    return error_response(
+        request.url.path, exc.status_code, exc.message, exc.error_type, exc.code, retry_after
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

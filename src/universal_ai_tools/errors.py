@@ -47,6 +47,12 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class Conflict(UAITError):
+    status_code = 409
+    error_type = "invalid_request_error"
+    code = "conflict"
+
+
 class PayloadTooLarge(UAITError):
     status_code = 413
     error_type = "invalid_request_error"

@@ -38,6 +38,15 @@ class EmbeddedSettings(BaseModel):
     max_queue: int = Field(default=64, ge=1)
 
 
+class AuthSettings(BaseModel):
+    access_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_ttl_days: int = Field(default=30, ge=1, le=365)
+    open_registration: bool = False  # otherwise registration needs an invitation
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=300, ge=10)
+
+
 class BackendConfig(BaseModel):
     name: str = Field(min_length=1)
     kind: BackendKind
@@ -93,14 +102,16 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: SQLite file in data_dir
     log_level: str = "info"
-    # Temporary gate until identity lands: when set, every API call needs this bearer key.
-    api_key: str | None = None
+    jwt_secret: str | None = None  # the HMAC key; generated into data_dir when unset
+    admin_email: str | None = None  # the first owner, created on first start
+    admin_password: str | None = None
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     backends: list[BackendConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
 
-    @field_validator("api_key")
+    @field_validator("jwt_secret", "admin_email", "admin_password")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -20,6 +20,7 @@ UAIT = str(Path(sys.executable).parent / "uait")
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UAIT_")}
     env.update({"UAIT_DATA_DIR": str(tmp_path / "data"), "UAIT_EMBEDDED__THREADS": "1"})
+    env.update({"UAIT_ADMIN_EMAIL": "owner@example.com", "UAIT_ADMIN_PASSWORD": "pw-123456789"})
     env.update({"COLUMNS": "200", **extra})
     return env
 
@@ -27,7 +28,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def running_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = cli_env(tmp_path, UAIT_API_KEY="cli-key")
+    env = cli_env(tmp_path)
     process = subprocess.Popen(
         [UAIT, "serve", "--port", str(port)],
         env=env,
@@ -63,15 +64,26 @@ def run_cli(
     )
 
 
-def test_models_table(running_server: str, tmp_path: Path) -> None:
-    result = run_cli(tmp_path, "models", "--url", running_server, UAIT_API_KEY="cli-key")
+@pytest.fixture
+def cli_key(running_server: str, tmp_path: Path) -> str:
+    created = run_cli(tmp_path, "keys", "create", "--email", "owner@example.com", "--name", "cli")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("uait_")
+    return key
+
+
+def test_models_table(running_server: str, cli_key: str, tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "models", "--url", running_server, UAIT_API_KEY=cli_key)
     assert result.returncode == 0, result.stderr
     assert "smollm2" in result.stdout and "embedded" in result.stdout and "yes" in result.stdout
     refused = run_cli(tmp_path, "models", "--url", running_server, "--api-key", "nope")
-    assert refused.returncode == 1 and "invalid API key" in refused.stderr
+    assert refused.returncode == 1 and "invalid access token" in refused.stderr
 
 
-def test_chat_one_message_and_interactive(running_server: str, tmp_path: Path) -> None:
+def test_chat_one_message_and_interactive(
+    running_server: str, cli_key: str, tmp_path: Path
+) -> None:
     once = run_cli(
         tmp_path,
         "chat",
@@ -80,7 +92,7 @@ def test_chat_one_message_and_interactive(running_server: str, tmp_path: Path) -
         "Say hi.",
         "--url",
         running_server,
-        UAIT_API_KEY="cli-key",
+        UAIT_API_KEY=cli_key,
     )
     assert once.returncode == 0, once.stderr
     assert once.stdout.strip()
@@ -90,12 +102,12 @@ def test_chat_one_message_and_interactive(running_server: str, tmp_path: Path) -
         "--url",
         running_server,
         stdin="Hello!\n/reset\nWhat is 2+2?\n/exit\n",
-        UAIT_API_KEY="cli-key",
+        UAIT_API_KEY=cli_key,
     )
     assert session.returncode == 0, session.stderr
     assert session.stdout.count("you>") == 4
     unknown = run_cli(
-        tmp_path, "chat", "nope", "-m", "hi", "--url", running_server, UAIT_API_KEY="cli-key"
+        tmp_path, "chat", "nope", "-m", "hi", "--url", running_server, UAIT_API_KEY=cli_key
     )
     assert unknown.returncode == 1 and "model 'nope' not found" in unknown.stderr
 
@@ -112,3 +124,26 @@ def test_serve_refuses_a_bad_configuration(tmp_path: Path) -> None:
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "models", "--url", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1 and "cannot reach" in result.stderr
+
+
+def test_users_and_keys_commands(tmp_path: Path) -> None:
+    created = run_cli(
+        tmp_path, "users", "create", "--email", "ann@example.com", "--password", "ann-pw-12345"
+    )
+    assert created.returncode == 0, created.stderr
+    listed = run_cli(tmp_path, "users", "list")
+    assert "ann@example.com" in listed.stdout and "owner@example.com" in listed.stdout
+    promoted = run_cli(tmp_path, "users", "set-role", "ann@example.com", "admin")
+    assert promoted.returncode == 0 and "is now admin" in promoted.stdout
+    suspended = run_cli(tmp_path, "users", "suspend", "ann@example.com")
+    assert suspended.returncode == 0 and "is suspended" in suspended.stdout
+    key = run_cli(tmp_path, "keys", "create", "--email", "owner@example.com", "--models", "smollm2")
+    assert key.returncode == 0 and key.stdout.strip().startswith("uait_")
+    keys = run_cli(tmp_path, "keys", "list")
+    assert "smollm2" in keys.stdout
+    key_id = keys.stdout.split("│")[1].strip() if "│" in keys.stdout else ""
+    assert key_id
+    bad_role = run_cli(tmp_path, "users", "set-role", "ann@example.com", "emperor")
+    assert bad_role.returncode == 1 and "the role must be" in bad_role.stderr
+    missing = run_cli(tmp_path, "users", "suspend", "nobody@example.com")
+    assert missing.returncode == 1 and "no user" in missing.stderr

@@ -39,7 +39,7 @@ def test_disconnect_mid_stream_stops_generation(live_server: LiveServer) -> None
     provider = embedded_provider(live_server)
     long_story = stream_body("Write a very long story about the sea.", 1900)
     with (
-        httpx.Client(base_url=live_server.url, timeout=30) as client,
+        httpx.Client(base_url=live_server.url, timeout=30, headers=live_server.headers) as client,
         client.stream("POST", "/v1/chat/completions", json=long_story) as response,
     ):
         lines = response.iter_lines()
@@ -49,7 +49,7 @@ def test_disconnect_mid_stream_stops_generation(live_server: LiveServer) -> None
     wait_until(lambda: provider.generations_cancelled == 1 and provider.queue_depth == 0)
     assert provider.generations_cancelled == 1
     assert provider.queue_depth == 0
-    with httpx.Client(base_url=live_server.url, timeout=60) as client:
+    with httpx.Client(base_url=live_server.url, timeout=60, headers=live_server.headers) as client:
         answer = client.post(
             "/v1/chat/completions", json={**stream_body("Say hi.", 8), "stream": False}
         )
@@ -61,7 +61,7 @@ def test_disconnect_while_queued_never_runs(live_server: LiveServer) -> None:
     provider = embedded_provider(live_server)
 
     async def scenario() -> None:
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=60, headers=live_server.headers) as client:
             first = asyncio.create_task(
                 client.post(
                     "/v1/chat/completions",
@@ -101,7 +101,7 @@ def test_ten_concurrent_streams_all_complete(live_server: LiveServer) -> None:
         return str(body["messages"][0]["content"]), "".join(text)  # type: ignore[index]
 
     async def all_of_them() -> list[tuple[str, str]]:
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=120) as client:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=120, headers=live_server.headers) as client:
             return await asyncio.gather(*(one(client, body) for body in bodies))
 
     results = asyncio.run(all_of_them())

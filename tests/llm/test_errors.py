@@ -148,7 +148,7 @@ target = "x"
 
 def test_backend_down_is_503_not_a_hang(make_settings: SettingsFactory, serve: Serve) -> None:
     server = serve(make_settings(toml=down_toml(f"http://127.0.0.1:{free_port()}")))
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0)
     for stream in (False, True):
         with pytest.raises(openai.APIStatusError) as caught:
             result = client.chat.completions.create(
@@ -158,7 +158,7 @@ def test_backend_down_is_503_not_a_hang(make_settings: SettingsFactory, serve: S
         assert caught.value.status_code == 503
         assert "unreachable" in caught.value.message
     with pytest.raises(ollama.ResponseError) as ollama_caught:
-        ollama.Client(host=server.url).chat(
+        ollama.Client(host=server.url, headers=server.headers).chat(
             model="remote-ollama-model", messages=[{"role": "user", "content": "hi"}]
         )
     assert ollama_caught.value.status_code == 503
@@ -172,7 +172,7 @@ def test_backend_errors_and_stalls(
 ) -> None:
     fake, url = fake_openai
     server = serve(make_settings(toml=down_toml(url, timeout=0.5)))
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0)
     messages = [{"role": "user", "content": "hi"}]
     fake.behaviour.fail_status = 500
     with pytest.raises(openai.APIStatusError) as caught:
@@ -196,7 +196,7 @@ def test_stream_cut_by_backend_ends_with_an_error_event(
     fake.behaviour.words = [f"w{i} " for i in range(10)]
     fake.behaviour.cut_after = 4
     server = serve(make_settings(toml=down_toml(url)))
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0)
     received: list[str] = []
     with pytest.raises(openai.APIError) as caught:
         stream = client.chat.completions.create(

@@ -10,13 +10,13 @@ from tests.servers import LiveServer
 
 
 def test_openai_lists_models(live_server: LiveServer) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused")
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=live_server.key)
     ids = [model.id for model in client.models.list()]
     assert ids == ["smollm2"]
 
 
 def test_openai_completion_has_text_and_usage(live_server: LiveServer) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused")
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=live_server.key)
     completion = client.chat.completions.create(
         model="smollm2",
         messages=[{"role": "user", "content": "What is the capital of France?"}],
@@ -36,7 +36,7 @@ def test_openai_completion_has_text_and_usage(live_server: LiveServer) -> None:
 
 
 def test_openai_stream_concatenates_and_ends_with_usage(live_server: LiveServer) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused")
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=live_server.key)
     question = [{"role": "user", "content": "Name three colours."}]
     chunks = list(
         client.chat.completions.create(
@@ -68,7 +68,7 @@ def test_openai_stream_concatenates_and_ends_with_usage(live_server: LiveServer)
 
 
 def test_ollama_list_chat_and_generate(live_server: LiveServer) -> None:
-    client = ollama.Client(host=live_server.url)
+    client = ollama.Client(host=live_server.url, headers=live_server.headers)
     names = [model.model for model in client.list().models]
     assert names == ["smollm2"]
 
@@ -97,7 +97,7 @@ def test_ollama_list_chat_and_generate(live_server: LiveServer) -> None:
 
 
 def test_ollama_show_ps_and_version(live_server: LiveServer) -> None:
-    client = ollama.Client(host=live_server.url)
+    client = ollama.Client(host=live_server.url, headers=live_server.headers)
     shown = client.show("smollm2")
     assert shown.details is not None and shown.details.quantization_level == "Q4_1"
     assert shown.modelinfo is not None and shown.modelinfo["llama.context_length"] == 2048

@@ -56,7 +56,7 @@ def remote_server(
 
 
 def test_models_list_every_backend(remote_server: LiveServer) -> None:
-    client = openai.OpenAI(base_url=f"{remote_server.url}/v1", api_key="unused")
+    client = openai.OpenAI(base_url=f"{remote_server.url}/v1", api_key=remote_server.key)
     models = {m.id: m for m in client.models.list()}
     assert set(models) == {"smollm2", "llama3", "gpt"}
     extension = models["llama3"].model_extra["uait"]  # type: ignore[index]
@@ -71,7 +71,7 @@ def test_openai_client_reaches_both_upstreams(
     fake_ollama: tuple[FakeOllama, str],
     fake_openai: tuple[FakeOpenAI, str],
 ) -> None:
-    client = openai.OpenAI(base_url=f"{remote_server.url}/v1", api_key="unused")
+    client = openai.OpenAI(base_url=f"{remote_server.url}/v1", api_key=remote_server.key)
     for model in ("big", "gpt"):
         answer = client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": "hi"}], temperature=0.2, max_tokens=9
@@ -105,7 +105,7 @@ def test_ollama_client_reaches_both_upstreams(
     fake_ollama: tuple[FakeOllama, str],
     fake_openai: tuple[FakeOpenAI, str],
 ) -> None:
-    client = ollama.Client(host=remote_server.url)
+    client = ollama.Client(host=remote_server.url, headers=remote_server.headers)
     assert {m.model for m in client.list().models} == {"smollm2", "llama3", "gpt"}
     for model in ("llama3", "gpt"):
         answer = client.chat(model=model, messages=[{"role": "user", "content": "hi"}])

@@ -13,21 +13,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from universal_ai_tools import __version__
+from universal_ai_tools.auth.deps import (
+    IdentityDep,
+    MemberDep,
+    PrincipalDep,
+    authorize_model_use,
+    record_token_use,
+)
+from universal_ai_tools.auth.identity import Identity
+from universal_ai_tools.auth.principal import Principal
+from universal_ai_tools.body import json_body
 from universal_ai_tools.errors import UAITError
-from universal_ai_tools.llm.body import json_body
 from universal_ai_tools.llm.deps import RegistryDep
 from universal_ai_tools.llm.ollama_schemas import (
     OllamaChatRequest,
     OllamaGenerateRequest,
     OllamaShowRequest,
 )
+from universal_ai_tools.llm.providers.base import Provider
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.llm.streaming import (
     ChunkStreamResponse,
     cancel_on_disconnect,
     start_stream,
 )
-from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ModelInfo, ToolCall
+from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ModelInfo, ToolCall, Usage
 
 router = APIRouter(prefix="/api", tags=["ollama"])
 ChatBody = Annotated[OllamaChatRequest, Depends(json_body(OllamaChatRequest))]
@@ -63,14 +73,14 @@ async def _describe(registry: ModelRegistry, name: str) -> ModelInfo:
 
 
 @router.get("/version")
-async def version() -> Response:
+async def version(principal: PrincipalDep) -> Response:
     return _json({"version": __version__})
 
 
 @router.get("/tags")
-async def tags(registry: RegistryDep) -> Response:
+async def tags(principal: PrincipalDep, registry: RegistryDep) -> Response:
     models = []
-    for name in registry.models:
+    for name in _visible_models(principal, registry):
         info = await _describe(registry, name)
         entry = {"name": name, "model": name, "modified_at": info.modified_at or _now()}
         models.append(
@@ -80,10 +90,11 @@ async def tags(registry: RegistryDep) -> Response:
 
 
 @router.get("/ps")
-async def running(registry: RegistryDep) -> Response:
+async def running(principal: PrincipalDep, registry: RegistryDep) -> Response:
     """Models loaded in this process (the embedded ones); remote backends manage their own."""
     models = []
-    for name, model in registry.models.items():
+    for name in _visible_models(principal, registry):
+        model = registry.models[name]
         provider = registry.providers[model.deployments[0].backend]
         if provider.kind != "embedded" or not await provider.health():
             continue
@@ -103,7 +114,10 @@ async def running(registry: RegistryDep) -> Response:
 
 
 @router.post("/show")
-async def show(body: ShowBody, registry: RegistryDep) -> Response:
+async def show(
+    body: ShowBody, principal: PrincipalDep, identity: IdentityDep, registry: RegistryDep
+) -> Response:
+    await authorize_model_use(principal, identity, registry, body.model)
     info = await _describe(registry, body.model)
     model_info: dict[str, Any] = {"general.architecture": info.family}
     if info.context_size:
@@ -122,7 +136,14 @@ async def show(body: ShowBody, registry: RegistryDep) -> Response:
 
 
 @router.post("/chat")
-async def chat(body: ChatBody, request: Request, registry: RegistryDep) -> Response:
+async def chat(
+    body: ChatBody,
+    request: Request,
+    principal: MemberDep,
+    identity: IdentityDep,
+    registry: RegistryDep,
+) -> Response:
+    await authorize_model_use(principal, identity, registry, body.model)
     route = registry.route(body.model)
     chat_request = ChatRequest(
         target=route.target,
@@ -137,11 +158,19 @@ async def chat(body: ChatBody, request: Request, registry: RegistryDep) -> Respo
     )
     if not body.messages:  # Ollama's way to load a model: answer at once
         return _json(_final(body.model, {"message": _message("")}, None, "load"))
-    return await _answer(request, route.provider, chat_request, body, _chat_piece)
+    meter = _Meter(principal, identity)
+    return await _answer(request, route.provider, chat_request, body, _chat_piece, meter)
 
 
 @router.post("/generate")
-async def generate(body: GenerateBody, request: Request, registry: RegistryDep) -> Response:
+async def generate(
+    body: GenerateBody,
+    request: Request,
+    principal: MemberDep,
+    identity: IdentityDep,
+    registry: RegistryDep,
+) -> Response:
+    await authorize_model_use(principal, identity, registry, body.model)
     route = registry.route(body.model)
     if not body.prompt and not body.images:  # Ollama's way to load a model
         return _json(_final(body.model, {"response": ""}, None, "load"))
@@ -155,7 +184,8 @@ async def generate(body: GenerateBody, request: Request, registry: RegistryDep) 
         seed=body.options.seed,
         json_mode=body.json_mode,
     )
-    return await _answer(request, route.provider, generate_request, body, _generate_piece)
+    meter = _Meter(principal, identity)
+    return await _answer(request, route.provider, generate_request, body, _generate_piece, meter)
 
 
 Piece = Callable[[str, list[ToolCall] | None], dict[str, Any]]
@@ -209,31 +239,56 @@ def _done_reason(delta: ChatDelta) -> str:
     return "length" if delta.finish_reason == "length" else "stop"
 
 
+class _Meter:
+    """Counts an answer's tokens against the caller's budget."""
+
+    def __init__(self, principal: Principal, identity: Identity) -> None:
+        self.principal = principal
+        self.identity = identity
+
+    async def record(self, usage: Usage | None) -> None:
+        if usage is not None:
+            await record_token_use(self.principal, self.identity, usage.total_tokens)
+
+
+def _visible_models(principal: Principal, registry: ModelRegistry) -> list[str]:
+    allowed = principal.allowed_models
+    if allowed is None:
+        return list(registry.models)
+    names = {registry.lookup(a).name for a in allowed if registry.has(a)}
+    return [name for name in registry.models if name in names]
+
+
 async def _answer(
     request: Request,
-    provider: Any,
+    provider: Provider,
     chat_request: ChatRequest,
     body: OllamaChatRequest | OllamaGenerateRequest,
     piece: Piece,
+    meter: _Meter,
 ) -> Response:
     started = time.perf_counter_ns()
     if not body.stream:
         result = await cancel_on_disconnect(request, provider.chat(chat_request))
+        await meter.record(result.usage)
         delta = ChatDelta(
             finish_reason=result.finish_reason, usage=result.usage, timings=result.timings
         )
         content = piece(result.content, result.tool_calls)
         return _json(_final(body.model, content, delta, _done_reason(delta), started))
     deltas = await cancel_on_disconnect(request, start_stream(provider.stream_chat(chat_request)))
-    return ChunkStreamResponse(_ndjson(deltas, body.model, piece, started), media_type=NDJSON)
+    return ChunkStreamResponse(
+        _ndjson(deltas, body.model, piece, started, meter), media_type=NDJSON
+    )
 
 
 async def _ndjson(
-    deltas: AsyncIterator[ChatDelta], model: str, piece: Piece, started: int
+    deltas: AsyncIterator[ChatDelta], model: str, piece: Piece, started: int, meter: _Meter
 ) -> AsyncIterator[bytes]:
     try:
         async for delta in deltas:
             if delta.finish_reason is not None:
+                await meter.record(delta.usage)
                 final = _final(
                     model, piece("", delta.tool_calls), delta, _done_reason(delta), started
                 )

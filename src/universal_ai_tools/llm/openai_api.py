@@ -11,8 +11,17 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from universal_ai_tools.auth.deps import (
+    IdentityDep,
+    MemberDep,
+    PrincipalDep,
+    authorize_model_use,
+    record_token_use,
+)
+from universal_ai_tools.auth.identity import Identity
+from universal_ai_tools.auth.principal import Principal
+from universal_ai_tools.body import json_body
 from universal_ai_tools.errors import NotImplementedYet, UAITError
-from universal_ai_tools.llm.body import json_body
 from universal_ai_tools.llm.deps import RegistryDep
 from universal_ai_tools.llm.openai_schemas import (
     ChatCompletion,
@@ -38,8 +47,10 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(registry: RegistryDep) -> ModelList:
+async def list_models(principal: PrincipalDep, registry: RegistryDep) -> ModelList:
+    """Every model (a key limited to some models sees only those)."""
     health = await registry.backend_health()
+    allowed = principal.allowed_models
     created = int(time.time())
     cards = [
         ModelCard(
@@ -56,6 +67,7 @@ async def list_models(registry: RegistryDep) -> ModelList:
             ),
         )
         for model in registry.models.values()
+        if allowed is None or any(registry.has(a) and registry.lookup(a) is model for a in allowed)
     ]
     return ModelList(data=cards)
 
@@ -77,8 +89,15 @@ def to_chat_request(body: ChatCompletionRequest, target: str) -> ChatRequest:
 
 
 @router.post("/chat/completions", response_model=ChatCompletion)
-async def chat_completions(body: ChatBody, request: Request, registry: RegistryDep) -> Response:
+async def chat_completions(
+    body: ChatBody,
+    request: Request,
+    principal: MemberDep,
+    identity: IdentityDep,
+    registry: RegistryDep,
+) -> Response:
     """Chat completion, as JSON or (with `stream: true`) as server-sent events."""
+    await authorize_model_use(principal, identity, registry, body.model)
     route = registry.route(body.model)
     chat = to_chat_request(body, route.target)
     completion_id = f"chatcmpl-{next_id()}"
@@ -89,11 +108,12 @@ async def chat_completions(body: ChatBody, request: Request, registry: RegistryD
         header = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
         header["model"] = body.model
         return ChunkStreamResponse(
-            sse_events(deltas, header, include_usage),
+            sse_events(deltas, header, include_usage, UsageMeter(principal, identity)),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
     result = await cancel_on_disconnect(request, route.provider.chat(chat))
+    await record_token_use(principal, identity, result.usage.total_tokens)
     completion = ChatCompletion(
         id=completion_id,
         created=created,
@@ -117,8 +137,23 @@ def _event(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+class UsageMeter:
+    """Counts a streamed answer's tokens against the caller's budget when it ends."""
+
+    def __init__(self, principal: Principal, identity: Identity) -> None:
+        self.principal = principal
+        self.identity = identity
+
+    async def record(self, delta: ChatDelta) -> None:
+        if delta.usage is not None:
+            await record_token_use(self.principal, self.identity, delta.usage.total_tokens)
+
+
 async def sse_events(
-    deltas: AsyncIterator[ChatDelta], header: dict[str, Any], include_usage: bool
+    deltas: AsyncIterator[ChatDelta],
+    header: dict[str, Any],
+    include_usage: bool,
+    meter: UsageMeter,
 ) -> AsyncIterator[bytes]:
     """OpenAI's chunk sequence: role first, content deltas, finish, usage, `[DONE]`."""
     usage_field = {"usage": None} if include_usage else {}
@@ -138,6 +173,7 @@ async def sse_events(
                 ]
                 yield chunk({"tool_calls": calls})
             if delta.finish_reason is not None:
+                await meter.record(delta)
                 yield chunk({}, delta.finish_reason)
                 if include_usage and delta.usage is not None:
                     usage = {
@@ -153,7 +189,7 @@ async def sse_events(
 
 
 @router.post("/embeddings")
-async def embeddings() -> Response:
+async def embeddings(principal: MemberDep) -> Response:
     raise NotImplementedYet(
         "embeddings are not available yet on this server; they arrive with the embedding model"
     )

@@ -95,6 +95,9 @@ class ModelRegistry:
             raise ModelNotFound(f"model {name!r} not found")
         return self.models[canonical]
 
+    def has(self, name: str) -> bool:
+        return name in self._names or name.removesuffix(":latest") in self._names
+
     def route(self, name: str) -> Route:
         model = self.lookup(name)
         deployment = self._pick(model.deployments)
