@@ -31,7 +31,7 @@ ServerUrl = Annotated[str, typer.Option("--url", envvar="UAIT_URL", help="The se
 ApiKey = Annotated[
     str | None,
     typer.Option(
-        "--api-key", envvar="UAIT_API_KEY", help="API key or access token.", show_default=False
+        "--api-key", envvar="UAIT_TOKEN", help="API key or access token.", show_default=False
     ),
 ]
 

@@ -74,7 +74,7 @@ def cli_key(running_server: str, tmp_path: Path) -> str:
 
 
 def test_models_table(running_server: str, cli_key: str, tmp_path: Path) -> None:
-    result = run_cli(tmp_path, "models", "--url", running_server, UAIT_API_KEY=cli_key)
+    result = run_cli(tmp_path, "models", "--url", running_server, UAIT_TOKEN=cli_key)
     assert result.returncode == 0, result.stderr
     assert "smollm2" in result.stdout and "embedded" in result.stdout and "yes" in result.stdout
     refused = run_cli(tmp_path, "models", "--url", running_server, "--api-key", "nope")
@@ -92,7 +92,7 @@ def test_chat_one_message_and_interactive(
         "Say hi.",
         "--url",
         running_server,
-        UAIT_API_KEY=cli_key,
+        UAIT_TOKEN=cli_key,
     )
     assert once.returncode == 0, once.stderr
     assert once.stdout.strip()
@@ -102,12 +102,12 @@ def test_chat_one_message_and_interactive(
         "--url",
         running_server,
         stdin="Hello!\n/reset\nWhat is 2+2?\n/exit\n",
-        UAIT_API_KEY=cli_key,
+        UAIT_TOKEN=cli_key,
     )
     assert session.returncode == 0, session.stderr
     assert session.stdout.count("you>") == 4
     unknown = run_cli(
-        tmp_path, "chat", "nope", "-m", "hi", "--url", running_server, UAIT_API_KEY=cli_key
+        tmp_path, "chat", "nope", "-m", "hi", "--url", running_server, UAIT_TOKEN=cli_key
     )
     assert unknown.returncode == 1 and "model 'nope' not found" in unknown.stderr
 
