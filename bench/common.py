@@ -8,6 +8,7 @@ import functools
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -27,8 +28,9 @@ PEERS_VENV = BENCH_DIR / ".venv"
 PEERS_BIN = PEERS_VENV / "bin"
 PROJECT_BIN = REPO_DIR / ".venv" / "bin"
 PROJECT_PY = PROJECT_BIN / "python" if (PROJECT_BIN / "python").exists() else Path(sys.executable)
+# The bearer token sent to every target but ours (LiteLLM's master key; ignored elsewhere).
 API_KEY = "bench-key"
-AUTH_HEADERS = {"Authorization": f"Bearer {API_KEY}"}
+OURS_ADMIN = "bench@example.com"
 
 
 def env_float(name: str, default: float) -> float:
@@ -135,12 +137,14 @@ def http_request(
     method: str,
     path: str,
     body: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
+    token: str | None = API_KEY,
     timeout: float = 10.0,
 ) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        hdrs = {"Content-Type": "application/json", **AUTH_HEADERS, **(headers or {})}
+        hdrs = {"Content-Type": "application/json"}
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()
         return resp.status, resp.read()
@@ -155,11 +159,56 @@ def wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: flo
         if proc.poll() is not None:
             raise RuntimeError(f"process exited with code {proc.returncode} before ready")
         with contextlib.suppress(OSError, http.client.HTTPException):
-            status, _ = http_request(port, "GET", path, timeout=2.0)
+            status, _ = http_request(port, "GET", path, token=None, timeout=2.0)
             if status == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"not ready on port {port}{path} after {timeout:.0f} s")
+
+
+def mint_api_key(port: int, email: str, password: str) -> str:
+    """Logs in as the first owner and creates an API key (the pinned /auth and /api-keys)."""
+    login = json.dumps({"email": email, "password": password}).encode()
+    status, raw = http_request(port, "POST", "/auth/login", login, token=None)
+    if status != 200:
+        raise RuntimeError(f"login failed: HTTP {status}: {raw[:300]!r}")
+    access = json.loads(raw)["access_token"]
+    body = json.dumps({"name": "bench"}).encode()
+    status, raw = http_request(port, "POST", "/api-keys", body, token=access)
+    if status != 201:
+        raise RuntimeError(f"creating an API key failed: HTTP {status}: {raw[:300]!r}")
+    key: str = json.loads(raw)["key"]
+    return key
+
+
+@contextlib.contextmanager
+def start_ours(
+    tmp: Path, toml: str, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> Iterator[tuple[int, str]]:
+    """`uait serve` on a fresh data directory; yields its port and an API key for it."""
+    (tmp / "uait.toml").write_text(toml)
+    password = secrets.token_urlsafe(18)
+    full_env = {
+        "UAIT_CONFIG": str(tmp / "uait.toml"),
+        "UAIT_DATA_DIR": str(tmp / "data"),
+        "UAIT_ADMIN_EMAIL": OURS_ADMIN,
+        "UAIT_ADMIN_PASSWORD": password,
+        "UAIT_LOG_LEVEL": "warning",
+        # Benchmarks measure the gateway and the model, never answers from the cache.
+        "UAIT_CACHE__ENABLED": "false",
+        **(env or {}),
+    }
+    port = free_port()
+    argv = [str(PROJECT_BIN / "uait"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if not Path(argv[0]).exists():
+        raise RuntimeError(f"{argv[0]} is missing")
+    with child("ours", argv, tmp / "logs", env=full_env, cwd=tmp) as proc:
+        try:
+            wait_ready(port, "/health", proc, timeout=timeout)
+            key = mint_api_key(port, OURS_ADMIN, password)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{tail(tmp / 'logs' / 'ours.log')}") from exc
+        yield port, key
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -191,6 +240,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
+        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

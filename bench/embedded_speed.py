@@ -23,21 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    API_KEY,
-    AUTH_HEADERS,
-    PROJECT_BIN,
     PROJECT_PY,
-    child,
     env_int,
     fmt,
-    free_port,
     log,
     machine_info,
     main,
     md_table,
     median,
+    start_ours,
     tail,
-    wait_ready,
 )
 
 NAME = "embedded_speed"
@@ -112,26 +107,20 @@ def run_plain(threads: int, reps: int) -> dict[str, Any]:
     return result
 
 
-def stream_once(port: int) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "model": "smollm2",
-            "messages": [{"role": "user", "content": PROMPT}],
-            "max_tokens": MAX_TOKENS,
-            "temperature": 0,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-    ).encode()
+def stream_once(port: int, token: str) -> dict[str, Any]:
+    request = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     try:
         t_start = time.perf_counter()
-        conn.request(
-            "POST",
-            "/v1/chat/completions",
-            body=body,
-            headers={"Content-Type": "application/json", **AUTH_HEADERS},
-        )
+        conn.request("POST", "/v1/chat/completions", json.dumps(request).encode(), headers)
         resp = conn.getresponse()
         if resp.status != 200:
             raise RuntimeError(f"HTTP {resp.status}: {resp.read()[:300]!r}")
@@ -161,25 +150,16 @@ def stream_once(port: int) -> dict[str, Any]:
 def run_ours(threads: int, reps: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="uait-bench-emb-"))
     try:
-        (tmp / "uait.toml").write_text("# default embedded model only\n")
-        env = {
-            "UAIT_CONFIG": str(tmp / "uait.toml"),
-            "UAIT_DATA_DIR": str(tmp / "data"),
-            "UAIT_API_KEY": API_KEY,
-            "UAIT_EMBEDDED__THREADS": str(threads),
-            "UAIT_LOG_LEVEL": "warning",
-        }
-        port = free_port()
-        argv = [str(PROJECT_BIN / "uait"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        with child("ours", argv, tmp, env=env, cwd=tmp) as proc:
+        toml = "# the built-in default: the embedded model smollm2 only\n"
+        env = {"UAIT_EMBEDDED__THREADS": str(threads)}
+        with start_ours(tmp, toml, env) as (port, key):
             try:
-                wait_ready(port, "/health", proc, timeout=120)
                 t0 = time.perf_counter()
-                warmup = stream_once(port)
+                warmup = stream_once(port, key)
                 warmup["with_load_s"] = time.perf_counter() - t0
-                runs = [stream_once(port) for _ in range(reps)]
+                runs = [stream_once(port, key) for _ in range(reps)]
             except Exception as exc:
-                raise RuntimeError(f"{exc}\n{tail(tmp / 'ours.log')}") from exc
+                raise RuntimeError(f"{exc}\n{tail(tmp / 'logs' / 'ours.log')}") from exc
         return {"warmup": warmup, "runs": runs}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -215,8 +195,9 @@ def run() -> dict[str, Any]:
         ours = result["ours"].get(f"median_{key}")
         result[f"ratio_{key}"] = ours / plain if ours and plain else None
     result["note"] = (
-        "plain runs reuse the prompt's KV cache between repetitions (llama-cpp-python's "
-        "prefix reuse), which shows in first token and end-to-end figures"
+        "ours runs with its response cache off (UAIT_CACHE__ENABLED=false); plain runs "
+        "reuse the prompt's KV cache between repetitions (llama-cpp-python's prefix reuse), "
+        "which shows in first token and end-to-end figures"
     )
     result["goal_ratio"] = GOAL_RATIO
     ratio = result["ratio_generation_tps"]

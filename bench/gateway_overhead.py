@@ -60,14 +60,14 @@ def body(stream: bool) -> bytes:
     return json.dumps({**REQUEST, "stream": True} if stream else REQUEST).encode()
 
 
-def probe(port: int) -> None:
+def probe(port: int, token: str) -> None:
     """One request of each kind, checked, before any load."""
-    status, raw = http_request(port, "POST", CHAT_PATH, body(False))
+    status, raw = http_request(port, "POST", CHAT_PATH, body(False), token=token)
     if status != 200:
         raise RuntimeError(f"non-streaming probe: HTTP {status}: {raw[:300]!r}")
     if not json.loads(raw)["choices"][0]["message"]["content"]:
         raise RuntimeError(f"non-streaming probe: no content: {raw[:300]!r}")
-    status, raw = http_request(port, "POST", CHAT_PATH, body(True))
+    status, raw = http_request(port, "POST", CHAT_PATH, body(True), token=token)
     events = [x[5:].strip() for x in raw.decode().splitlines() if x.startswith("data:")]
     chunks = [json.loads(x) for x in events if x != "[DONE]"]
     content = [c for c in chunks if c.get("choices") and c["choices"][0]["delta"].get("content")]
@@ -81,14 +81,14 @@ def probe(port: int) -> None:
 def measure(name: str, up: int, tmp: Path, seconds: float, warmup: float) -> dict[str, Any]:
     log(f"{NAME}: target {name}")
     try:
-        with start_target(name, up, tmp) as port:
-            probe(port)
+        with start_target(name, up, tmp) as (port, token):
+            probe(port, token)
             loads: dict[str, Any] = {}
             for kind, stream, conc in LOADS:
                 url = f"http://127.0.0.1:{port}{CHAT_PATH}"
                 if warmup > 0:
-                    run_load(url, body(stream), conc, warmup)
-                figures = run_load(url, body(stream), conc, seconds)
+                    run_load(url, body(stream), token, conc, warmup)
+                figures = run_load(url, body(stream), token, conc, seconds)
                 loads[f"{kind} c{conc}"] = figures
                 log(
                     f"  {kind} c{conc}: {figures['rps']:.0f} req/s, p50 "
@@ -177,7 +177,9 @@ def run() -> dict[str, Any]:
         "notes": [
             "every server is one process; request logs are off for all of them "
             "(ours: UAIT_LOG_LEVEL=warning, LiteLLM: LITELLM_LOG=ERROR, ceiling: no access log)",
-            "ours and LiteLLM check the API key bench-key; direct and ceiling ignore it",
+            "ours runs with its response cache off (UAIT_CACHE__ENABLED=false)",
+            "ours checks an API key minted at start (POST /api-keys), LiteLLM its master key; "
+            "direct and ceiling ignore the Authorization header",
         ],
         "targets": targets,
         "ratios": rat,

@@ -4,7 +4,7 @@ Both run in a process of their own (so the load never shares a GIL with a server
 test) and give the same figures: requests, errors, requests/s, p50 and p99 latency (ms).
 
 The asyncio fallback is also this file's command line, which prints one JSON object:
-    python bench/loadgen.py URL --body FILE --concurrency N --seconds S
+    BENCH_TOKEN=KEY python bench/loadgen.py URL --body FILE --concurrency N --seconds S
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from common import API_KEY, PROJECT_PY, run_async
 _LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %(key)s"
+wrk.headers["Authorization"] = "Bearer %(token)s"
 wrk.body = %(body)s
 
 done = function(summary, latency, requests)
@@ -50,34 +50,28 @@ def _lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def run_load(url: str, body: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
-    """One closed-loop run of `seconds` with `concurrency` connections."""
+def run_load(url: str, body: bytes, token: str, concurrency: int, seconds: float) -> dict[str, Any]:
+    """One closed-loop run of `seconds` with `concurrency` connections, `token` as bearer."""
     if tool() == "wrk":
-        return _run_wrk(url, body, concurrency, seconds)
+        return _run_wrk(url, body, token, concurrency, seconds)
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         f.write(body)
         f.flush()
-        argv = [
-            str(PROJECT_PY),
-            str(Path(__file__).resolve()),
-            url,
-            "--body",
-            f.name,
-            "--concurrency",
-            str(concurrency),
-            "--seconds",
-            str(seconds),
-        ]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+        argv = [str(PROJECT_PY), str(Path(__file__).resolve()), url, "--body", f.name]
+        argv += ["--concurrency", str(concurrency), "--seconds", str(seconds)]
+        env = {**os.environ, "BENCH_TOKEN": token}
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 60, env=env, check=False
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
-def _run_wrk(url: str, body: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+def _run_wrk(url: str, body: bytes, token: str, concurrency: int, seconds: float) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write(_LUA % {"key": API_KEY, "body": _lua_string(body.decode())})
+        script.write(_LUA % {"token": token, "body": _lua_string(body.decode())})
         script.flush()
         argv = [
             "wrk",
@@ -115,10 +109,12 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[index]
 
 
-async def _aiohttp_load(url: str, body: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+async def _aiohttp_load(
+    url: str, body: bytes, token: str, concurrency: int, seconds: float
+) -> dict[str, Any]:
     import aiohttp
 
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -164,7 +160,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
     body = Path(args.body).read_bytes()
-    result = run_async(_aiohttp_load(args.url, body, args.concurrency, args.seconds))
+    token = os.environ.get("BENCH_TOKEN", API_KEY)
+    result = run_async(_aiohttp_load(args.url, body, token, args.concurrency, args.seconds))
     print(json.dumps(result))
 
 

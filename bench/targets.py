@@ -15,9 +15,9 @@ from common import (
     API_KEY,
     BENCH_DIR,
     PEERS_BIN,
-    PROJECT_BIN,
     child,
     free_port,
+    start_ours,
     tail,
     wait_ready,
 )
@@ -52,69 +52,40 @@ general_settings:
 
 
 @contextlib.contextmanager
-def start_target(name: str, up: int, tmp: Path) -> Iterator[int]:
-    """Starts the target's server (none for `direct`), waits for it, yields its port."""
+def start_target(name: str, up: int, tmp: Path) -> Iterator[tuple[int, str]]:
+    """Starts the target's server (none for `direct`), waits for it, yields (port, token)."""
     if name == "direct":
-        yield up
+        yield up, API_KEY
         return
-    port, logs, env = free_port(), tmp / "logs", {}
     if name == "ours":
-        (tmp / "uait.toml").write_text(UAIT_TOML.format(up=up))
-        env = {
-            "UAIT_CONFIG": str(tmp / "uait.toml"),
-            "UAIT_DATA_DIR": str(tmp / "data"),
-            "UAIT_API_KEY": API_KEY,
-            "UAIT_LOG_LEVEL": "warning",
-        }
-        argv = [str(PROJECT_BIN / "uait"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        ready, wait = "/health", 60.0
-    elif name == "ceiling":
+        with start_ours(tmp, UAIT_TOML.format(up=up), timeout=60.0) as (port, key):
+            yield port, key
+        return
+    port, logs = free_port(), tmp / "logs"
+    if name == "ceiling":
         env = {"UPSTREAM_URL": f"http://127.0.0.1:{up}/v1"}
-        argv = [
-            str(PEERS_BIN / "uvicorn"),
-            "ceiling_proxy:app",
-            "--app-dir",
-            str(BENCH_DIR),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        argv = [str(PEERS_BIN / "uvicorn"), "ceiling_proxy:app", "--app-dir", str(BENCH_DIR)]
+        argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        argv += ["--log-level", "warning", "--host", "127.0.0.1", "--port", str(port)]
         ready, wait = "/health", 60.0
     else:
         (tmp / "litellm.yaml").write_text(LITELLM_YAML.format(up=up, key=API_KEY))
         env = {
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "LITELLM_LOG": "ERROR",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the cost map at start
+            "LITELLM_LOG": "ERROR",  # also silences uvicorn's access log
             "LITELLM_TELEMETRY": "False",
             "DISABLE_ADMIN_UI": "True",
             "NO_DOCS": "True",
             "NO_REDOC": "True",
         }
-        argv = [
-            str(PEERS_BIN / "litellm"),
-            "--config",
-            str(tmp / "litellm.yaml"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--num_workers",
-            "1",
-        ]
+        argv = [str(PEERS_BIN / "litellm"), "--config", str(tmp / "litellm.yaml")]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
         ready, wait = "/health/liveliness", 180.0
     if not Path(argv[0]).exists():
-        raise RuntimeError(f"{argv[0]} is missing")
+        raise RuntimeError(f"{argv[0]} is missing (bench/setup_peers.sh installs it)")
     with child(name, argv, logs, env=env, cwd=tmp) as proc:
         try:
             wait_ready(port, ready, proc, timeout=wait)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{tail(logs / f'{name}.log')}") from exc
-        yield port
+        yield port, API_KEY

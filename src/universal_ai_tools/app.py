@@ -18,15 +18,18 @@ from universal_ai_tools.auth import router as auth_router
 from universal_ai_tools.auth.deps import PrincipalDep
 from universal_ai_tools.auth.identity import build_identity
 from universal_ai_tools.auth.tokens import load_signing_secret
+from universal_ai_tools.cache import router as cache_router
+from universal_ai_tools.cache.service import ResponseCache
+from universal_ai_tools.cache.store import MemoryCacheStore
 from universal_ai_tools.db import migrate
 from universal_ai_tools.db.engine import create_engine, session_factory
 from universal_ai_tools.edge import BodySizeLimit, install_error_handlers
 from universal_ai_tools.limits.memory import MemoryCounterStore
-from universal_ai_tools.llm import ollama_api, openai_api
+from universal_ai_tools.llm import embeddings_api, ollama_api, openai_api
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.observability import health
-from universal_ai_tools.settings import Settings, load_settings
+from universal_ai_tools.settings import EMBEDDED_BACKEND, Settings, load_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,6 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 flush=True,
             )
         await registry.start()
+        embedded = registry.providers.get(EMBEDDED_BACKEND)
+        app.state.cache = ResponseCache(
+            MemoryCacheStore(settings.cache.max_entries, settings.cache.ttl_seconds),
+            getattr(embedded, "embeddings", None),
+            settings.cache,
+        )
         # Everything built so far lives as long as the process: keep the cyclic garbage
         # collector from walking it again and again under load.
         gc.collect()
@@ -84,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(credentials_router.router)
     app.include_router(openai_api.router)
     app.include_router(ollama_api.router)
+    app.include_router(embeddings_api.router)
+    app.include_router(cache_router.router)
     _add_schema_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

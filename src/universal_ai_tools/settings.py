@@ -36,6 +36,16 @@ class EmbeddedSettings(BaseModel):
     threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1)
     context_size: int = Field(default=2048, ge=256)
     max_queue: int = Field(default=64, ge=1)
+    # The embedding model (all-MiniLM-L6-v2); None: on when the embedded backend is.
+    embeddings: bool | None = None
+    embedding_model_name: str = "all-minilm"
+    embedding_aliases: list[str] = Field(
+        default_factory=lambda: ["all-MiniLM-L6-v2", "all-minilm:l6-v2"]
+    )
+
+    @property
+    def embeddings_on(self) -> bool:
+        return self.enabled if self.embeddings is None else self.embeddings
 
 
 class AuthSettings(BaseModel):
@@ -45,6 +55,16 @@ class AuthSettings(BaseModel):
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
     login_window_seconds: int = Field(default=300, ge=10)
+
+
+class CacheSettings(BaseModel):
+    enabled: bool = True
+    semantic: bool = True  # the embedding layer; off leaves exact hits only
+    # Chosen from bench/data/paraphrases.jsonl by `make bench` (bench/cache.py).
+    similarity_threshold: float = Field(default=0.9, gt=0, le=1)
+    ttl_seconds: float = Field(default=86_400, gt=0)
+    max_entries: int = Field(default=10_000, ge=1)
+    cache_sampled_requests: bool = False  # cache temperature > 0 (or unset) too
 
 
 class BackendConfig(BaseModel):
@@ -73,6 +93,7 @@ class ModelConfig(BaseModel):
     name: str = Field(min_length=1)
     backend: str | None = None
     target: str | None = None
+    kind: Literal["chat", "embedding"] = "chat"
     tier: Tier = "medium"
     aliases: list[str] = Field(default_factory=list)
     fallbacks: list[str] = Field(default_factory=list)
@@ -106,6 +127,7 @@ class Settings(BaseSettings):
     admin_email: str | None = None  # the first owner, created on first start
     admin_password: str | None = None
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     backends: list[BackendConfig] = Field(default_factory=list)

@@ -54,7 +54,7 @@ deployments = [
 """
     )
     models = registry(settings)
-    assert set(models.models) == {"smollm2", "qwen"}
+    assert set(models.models) == {"smollm2", "all-minilm", "qwen"}
     assert settings.backends[0].url == "http://127.0.0.1:11434"
     targets = {models.route("qwen").target for _ in range(200)}
     assert targets == {"qwen2.5:7b", "qwen2.5:14b"}

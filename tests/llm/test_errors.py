@@ -105,11 +105,6 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     openai_error(await client.get("/v1/chat/completions"), 405)
 
 
-async def test_embeddings_say_not_implemented(client: httpx.AsyncClient) -> None:
-    message = openai_error(await client.post("/v1/embeddings", json={"input": "x"}), 501)
-    assert "not available yet" in message
-
-
 async def test_embedded_model_rejects_tools_and_overlong_prompts(client: httpx.AsyncClient) -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     response = await client.post("/v1/chat/completions", json={**CHAT, "tools": [tool]})

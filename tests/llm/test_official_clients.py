@@ -12,7 +12,7 @@ from tests.servers import LiveServer
 def test_openai_lists_models(live_server: LiveServer) -> None:
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=live_server.key)
     ids = [model.id for model in client.models.list()]
-    assert ids == ["smollm2"]
+    assert ids == ["smollm2", "all-minilm"]
 
 
 def test_openai_completion_has_text_and_usage(live_server: LiveServer) -> None:
@@ -70,7 +70,7 @@ def test_openai_stream_concatenates_and_ends_with_usage(live_server: LiveServer)
 def test_ollama_list_chat_and_generate(live_server: LiveServer) -> None:
     client = ollama.Client(host=live_server.url, headers=live_server.headers)
     names = [model.model for model in client.list().models]
-    assert names == ["smollm2"]
+    assert names == ["smollm2", "all-minilm"]
 
     messages = [{"role": "user", "content": "Say hello."}]
     options = {"temperature": 0, "num_predict": 16}
@@ -102,6 +102,6 @@ def test_ollama_show_ps_and_version(live_server: LiveServer) -> None:
     assert shown.details is not None and shown.details.quantization_level == "Q4_1"
     assert shown.modelinfo is not None and shown.modelinfo["llama.context_length"] == 2048
     running = client.ps()
-    assert [m.model for m in running.models] == ["smollm2"]
+    assert [m.model for m in running.models] == ["smollm2", "all-minilm"]
     version = client._client.get("/api/version").json()
     assert version["version"]

@@ -58,7 +58,7 @@ def remote_server(
 def test_models_list_every_backend(remote_server: LiveServer) -> None:
     client = openai.OpenAI(base_url=f"{remote_server.url}/v1", api_key=remote_server.key)
     models = {m.id: m for m in client.models.list()}
-    assert set(models) == {"smollm2", "llama3", "gpt"}
+    assert set(models) == {"smollm2", "all-minilm", "llama3", "gpt"}
     extension = models["llama3"].model_extra["uait"]  # type: ignore[index]
     assert extension["tier"] == "strong" and extension["aliases"] == ["big"]
     assert extension["deployments"] == [
@@ -106,7 +106,7 @@ def test_ollama_client_reaches_both_upstreams(
     fake_openai: tuple[FakeOpenAI, str],
 ) -> None:
     client = ollama.Client(host=remote_server.url, headers=remote_server.headers)
-    assert {m.model for m in client.list().models} == {"smollm2", "llama3", "gpt"}
+    assert {m.model for m in client.list().models} == {"smollm2", "all-minilm", "llama3", "gpt"}
     for model in ("llama3", "gpt"):
         answer = client.chat(model=model, messages=[{"role": "user", "content": "hi"}])
         assert answer.message.content == "Hello from the upstream"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -23,7 +24,15 @@ from universal_ai_tools.auth.deps import (
 from universal_ai_tools.auth.identity import Identity
 from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.body import json_body
+from universal_ai_tools.cache.service import Lookup, ResponseCache
 from universal_ai_tools.errors import UAITError
+from universal_ai_tools.llm.completion import (
+    CACHE_HEADER,
+    CacheDep,
+    complete,
+    complete_stream,
+    look_up,
+)
 from universal_ai_tools.llm.deps import RegistryDep
 from universal_ai_tools.llm.ollama_schemas import (
     OllamaChatRequest,
@@ -32,11 +41,7 @@ from universal_ai_tools.llm.ollama_schemas import (
 )
 from universal_ai_tools.llm.providers.base import Provider
 from universal_ai_tools.llm.routing import ModelRegistry
-from universal_ai_tools.llm.streaming import (
-    ChunkStreamResponse,
-    cancel_on_disconnect,
-    start_stream,
-)
+from universal_ai_tools.llm.streaming import ChunkStreamResponse
 from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ModelInfo, ToolCall, Usage
 
 router = APIRouter(prefix="/api", tags=["ollama"])
@@ -66,7 +71,7 @@ def _details(info: ModelInfo) -> dict[str, Any]:
 
 
 async def _describe(registry: ModelRegistry, name: str) -> ModelInfo:
-    route = registry.route(name)
+    route = registry.route(name, kind=None)
     info = await route.provider.model_info(route.target)
     info.name = name
     return info
@@ -119,6 +124,7 @@ async def show(
 ) -> Response:
     await authorize_model_use(principal, identity, registry, body.model)
     info = await _describe(registry, body.model)
+    model_kind = registry.lookup(body.model).kind
     model_info: dict[str, Any] = {"general.architecture": info.family}
     if info.context_size:
         model_info[f"{info.family or 'model'}.context_length"] = info.context_size
@@ -129,7 +135,7 @@ async def show(
             "template": "",
             "details": _details(info),
             "model_info": model_info,
-            "capabilities": ["completion"],
+            "capabilities": ["embedding"] if model_kind == "embedding" else ["completion"],
             "modified_at": info.modified_at or _now(),
         }
     )
@@ -142,8 +148,9 @@ async def chat(
     principal: MemberDep,
     identity: IdentityDep,
     registry: RegistryDep,
+    cache: CacheDep,
 ) -> Response:
-    await authorize_model_use(principal, identity, registry, body.model)
+    model = await authorize_model_use(principal, identity, registry, body.model)
     route = registry.route(body.model)
     chat_request = ChatRequest(
         target=route.target,
@@ -158,8 +165,8 @@ async def chat(
     )
     if not body.messages:  # Ollama's way to load a model: answer at once
         return _json(_final(body.model, {"message": _message("")}, None, "load"))
-    meter = _Meter(principal, identity)
-    return await _answer(request, route.provider, chat_request, body, _chat_piece, meter)
+    caller = _Caller(principal, identity, cache, model)
+    return await _answer(request, route.provider, chat_request, body, _chat_piece, caller)
 
 
 @router.post("/generate")
@@ -169,8 +176,9 @@ async def generate(
     principal: MemberDep,
     identity: IdentityDep,
     registry: RegistryDep,
+    cache: CacheDep,
 ) -> Response:
-    await authorize_model_use(principal, identity, registry, body.model)
+    model = await authorize_model_use(principal, identity, registry, body.model)
     route = registry.route(body.model)
     if not body.prompt and not body.images:  # Ollama's way to load a model
         return _json(_final(body.model, {"response": ""}, None, "load"))
@@ -184,8 +192,8 @@ async def generate(
         seed=body.options.seed,
         json_mode=body.json_mode,
     )
-    meter = _Meter(principal, identity)
-    return await _answer(request, route.provider, generate_request, body, _generate_piece, meter)
+    caller = _Caller(principal, identity, cache, model)
+    return await _answer(request, route.provider, generate_request, body, _generate_piece, caller)
 
 
 Piece = Callable[[str, list[ToolCall] | None], dict[str, Any]]
@@ -239,15 +247,16 @@ def _done_reason(delta: ChatDelta) -> str:
     return "length" if delta.finish_reason == "length" else "stop"
 
 
-class _Meter:
-    """Counts an answer's tokens against the caller's budget."""
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    principal: Principal
+    identity: Identity
+    cache: ResponseCache
+    model: str  # the canonical model name
 
-    def __init__(self, principal: Principal, identity: Identity) -> None:
-        self.principal = principal
-        self.identity = identity
-
-    async def record(self, usage: Usage | None) -> None:
-        if usage is not None:
+    async def charge(self, usage: Usage | None, lookup: Lookup) -> None:
+        """Count tokens against the caller's budget; answers from the cache cost nothing."""
+        if usage is not None and lookup.entry is None:
             await record_token_use(self.principal, self.identity, usage.total_tokens)
 
 
@@ -265,30 +274,41 @@ async def _answer(
     chat_request: ChatRequest,
     body: OllamaChatRequest | OllamaGenerateRequest,
     piece: Piece,
-    meter: _Meter,
+    caller: _Caller,
 ) -> Response:
     started = time.perf_counter_ns()
+    cache = caller.cache
+    lookup = await look_up(request, cache, caller.principal.org_id, caller.model, chat_request)
+    headers = {CACHE_HEADER: lookup.status}
     if not body.stream:
-        result = await cancel_on_disconnect(request, provider.chat(chat_request))
-        await meter.record(result.usage)
+        result = await complete(request, provider, chat_request, lookup, cache)
+        await caller.charge(result.usage, lookup)
         delta = ChatDelta(
             finish_reason=result.finish_reason, usage=result.usage, timings=result.timings
         )
         content = piece(result.content, result.tool_calls)
-        return _json(_final(body.model, content, delta, _done_reason(delta), started))
-    deltas = await cancel_on_disconnect(request, start_stream(provider.stream_chat(chat_request)))
+        final = _final(body.model, content, delta, _done_reason(delta), started)
+        return Response(orjson.dumps(final), media_type="application/json", headers=headers)
+    deltas = await complete_stream(request, provider, chat_request, lookup, cache)
     return ChunkStreamResponse(
-        _ndjson(deltas, body.model, piece, started, meter), media_type=NDJSON
+        _ndjson(deltas, body.model, piece, started, caller, lookup),
+        media_type=NDJSON,
+        headers=headers,
     )
 
 
 async def _ndjson(
-    deltas: AsyncIterator[ChatDelta], model: str, piece: Piece, started: int, meter: _Meter
+    deltas: AsyncIterator[ChatDelta],
+    model: str,
+    piece: Piece,
+    started: int,
+    caller: _Caller,
+    lookup: Lookup,
 ) -> AsyncIterator[bytes]:
     try:
         async for delta in deltas:
             if delta.finish_reason is not None:
-                await meter.record(delta.usage)
+                await caller.charge(delta.usage, lookup)
                 final = _final(
                     model, piece("", delta.tool_calls), delta, _done_reason(delta), started
                 )

@@ -21,7 +21,15 @@ from universal_ai_tools.auth.deps import (
 from universal_ai_tools.auth.identity import Identity
 from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.body import json_body
-from universal_ai_tools.errors import NotImplementedYet, UAITError
+from universal_ai_tools.cache.service import Lookup
+from universal_ai_tools.errors import UAITError
+from universal_ai_tools.llm.completion import (
+    CACHE_HEADER,
+    CacheDep,
+    complete,
+    complete_stream,
+    look_up,
+)
 from universal_ai_tools.llm.deps import RegistryDep
 from universal_ai_tools.llm.openai_schemas import (
     ChatCompletion,
@@ -34,11 +42,7 @@ from universal_ai_tools.llm.openai_schemas import (
     ModelList,
     UsageBody,
 )
-from universal_ai_tools.llm.streaming import (
-    ChunkStreamResponse,
-    cancel_on_disconnect,
-    start_stream,
-)
+from universal_ai_tools.llm.streaming import ChunkStreamResponse
 from universal_ai_tools.llm.types import ChatDelta, ChatRequest, next_id
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -95,25 +99,29 @@ async def chat_completions(
     principal: MemberDep,
     identity: IdentityDep,
     registry: RegistryDep,
+    cache: CacheDep,
 ) -> Response:
     """Chat completion, as JSON or (with `stream: true`) as server-sent events."""
-    await authorize_model_use(principal, identity, registry, body.model)
+    model = await authorize_model_use(principal, identity, registry, body.model)
     route = registry.route(body.model)
     chat = to_chat_request(body, route.target)
+    lookup = await look_up(request, cache, principal.org_id, model, chat)
+    headers = {CACHE_HEADER: lookup.status}
     completion_id = f"chatcmpl-{next_id()}"
     created = int(time.time())
     if body.stream:
-        deltas = await cancel_on_disconnect(request, start_stream(route.provider.stream_chat(chat)))
+        deltas = await complete_stream(request, route.provider, chat, lookup, cache)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         header = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
         header["model"] = body.model
         return ChunkStreamResponse(
-            sse_events(deltas, header, include_usage, UsageMeter(principal, identity)),
+            sse_events(deltas, header, include_usage, UsageMeter(principal, identity, lookup)),
             media_type="text/event-stream",
-            headers=SSE_HEADERS,
+            headers={**SSE_HEADERS, **headers},
         )
-    result = await cancel_on_disconnect(request, route.provider.chat(chat))
-    await record_token_use(principal, identity, result.usage.total_tokens)
+    result = await complete(request, route.provider, chat, lookup, cache)
+    if lookup.entry is None:
+        await record_token_use(principal, identity, result.usage.total_tokens)
     completion = ChatCompletion(
         id=completion_id,
         created=created,
@@ -130,7 +138,11 @@ async def chat_completions(
             total_tokens=result.usage.total_tokens,
         ),
     )
-    return Response(completion.model_dump_json(exclude_none=True), media_type="application/json")
+    return Response(
+        completion.model_dump_json(exclude_none=True),
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def _event(payload: dict[str, Any]) -> bytes:
@@ -140,12 +152,13 @@ def _event(payload: dict[str, Any]) -> bytes:
 class UsageMeter:
     """Counts a streamed answer's tokens against the caller's budget when it ends."""
 
-    def __init__(self, principal: Principal, identity: Identity) -> None:
+    def __init__(self, principal: Principal, identity: Identity, lookup: Lookup) -> None:
         self.principal = principal
         self.identity = identity
+        self.charge = lookup.entry is None  # answers from the cache cost nothing
 
     async def record(self, delta: ChatDelta) -> None:
-        if delta.usage is not None:
+        if delta.usage is not None and self.charge:
             await record_token_use(self.principal, self.identity, delta.usage.total_tokens)
 
 
@@ -186,10 +199,3 @@ async def sse_events(
         yield _event({"error": {"message": exc.message, "type": exc.error_type, "code": exc.code}})
         return
     yield b"data: [DONE]\n\n"
-
-
-@router.post("/embeddings")
-async def embeddings(principal: MemberDep) -> Response:
-    raise NotImplementedYet(
-        "embeddings are not available yet on this server; they arrive with the embedding model"
-    )

@@ -7,7 +7,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from universal_ai_tools.errors import ModelNotFound
+from universal_ai_tools.errors import BadRequest, ModelNotFound
 from universal_ai_tools.llm.providers.base import Provider, ProviderFactory
 from universal_ai_tools.settings import (
     EMBEDDED_BACKEND,
@@ -32,19 +32,34 @@ class Route:
 
 
 def builtin_models(settings: Settings) -> tuple[list[BackendConfig], list[ModelConfig]]:
-    """The embedded backend and its model, unless `[embedded] enabled = false`."""
-    if not settings.embedded.enabled:
+    """The embedded backend and its models, unless `[embedded] enabled = false`."""
+    embedded = settings.embedded
+    models = []
+    if embedded.enabled:
+        models.append(
+            ModelConfig(
+                name=embedded.model_name,
+                backend=EMBEDDED_BACKEND,
+                target=embedded.model_name,
+                tier="small",
+                aliases=list(embedded.aliases),
+                context_size=embedded.context_size,
+            )
+        )
+    if embedded.embeddings_on:
+        models.append(
+            ModelConfig(
+                name=embedded.embedding_model_name,
+                kind="embedding",
+                backend=EMBEDDED_BACKEND,
+                target=embedded.embedding_model_name,
+                tier="small",
+                aliases=list(embedded.embedding_aliases),
+            )
+        )
+    if not models:
         return [], []
-    backend = BackendConfig(name=EMBEDDED_BACKEND, kind="embedded")
-    model = ModelConfig(
-        name=settings.embedded.model_name,
-        backend=EMBEDDED_BACKEND,
-        target=settings.embedded.model_name,
-        tier="small",
-        aliases=list(settings.embedded.aliases),
-        context_size=settings.embedded.context_size,
-    )
-    return [backend], [model]
+    return [BackendConfig(name=EMBEDDED_BACKEND, kind="embedded")], models
 
 
 class ModelRegistry:
@@ -98,8 +113,13 @@ class ModelRegistry:
     def has(self, name: str) -> bool:
         return name in self._names or name.removesuffix(":latest") in self._names
 
-    def route(self, name: str) -> Route:
+    def route(self, name: str, kind: str | None = "chat") -> Route:
+        """`kind` None: any model (descriptions); else the model must be of that kind."""
         model = self.lookup(name)
+        if kind is not None and model.kind != kind:
+            use = "/v1/embeddings or /api/embed" if model.kind == "embedding" else "a chat route"
+            article = "an" if model.kind == "embedding" else "a"
+            raise BadRequest(f"model {name!r} is {article} {model.kind} model; use {use}")
         deployment = self._pick(model.deployments)
         return Route(model, self.providers[deployment.backend], deployment.target)
 

@@ -109,6 +109,14 @@ class ChatDelta:
 
 
 @dataclass(slots=True)
+class EmbeddingResult:
+    """Rows of float32 vectors (a NumPy matrix) and the tokens the inputs took."""
+
+    vectors: Any
+    prompt_tokens: int
+
+
+@dataclass(slots=True)
 class ModelInfo:
     """What a backend says about one of its models."""
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult, ModelInfo
+from universal_ai_tools.llm.types import (
+    ChatDelta,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ModelInfo,
+)
 from universal_ai_tools.settings import BackendConfig, Settings
 
 
@@ -26,6 +32,10 @@ class Provider(Protocol):
 
         Closing the iterator early cancels the generation on the backend.
         """
+        ...
+
+    async def embed(self, target: str, inputs: list[str]) -> EmbeddingResult:
+        """Unit-length (for the embedded model) float32 vectors, one row per input."""
         ...
 
     async def list_models(self) -> list[ModelInfo]: ...

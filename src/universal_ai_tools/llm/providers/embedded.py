@@ -14,11 +14,19 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from universal_ai_tools.embeddings.service import EmbeddingService
 from universal_ai_tools.errors import BackendUnavailable, BadRequest
 from universal_ai_tools.llm.hookspecs import hookimpl
 from universal_ai_tools.llm.providers.base import Provider, RegisterProvider
 from universal_ai_tools.llm.providers.llama_engine import GenerationJob, LlamaEngine
-from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult, ModelInfo, Timings
+from universal_ai_tools.llm.types import (
+    ChatDelta,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ModelInfo,
+    Timings,
+)
 from universal_ai_tools.settings import (
     BackendConfig,
     ConfigError,
@@ -27,6 +35,7 @@ from universal_ai_tools.settings import (
 )
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MINILM_BYTES = 90_868_376  # model.safetensors of all-MiniLM-L6-v2
 
 
 def default_model_path() -> Path:
@@ -46,14 +55,22 @@ class EmbeddedProvider:
     def __init__(self, config: BackendConfig, settings: EmbeddedSettings) -> None:
         self.name = config.name
         self.settings = settings
-        self.model_path = settings.model_path or default_model_path()
+        self.chat_enabled = settings.enabled
+        self.model_path = settings.model_path or (
+            default_model_path() if settings.enabled else Path()
+        )
         self.engine: LlamaEngine | None = None
+        self.embeddings: EmbeddingService | None = None
         self._jobs: queue.SimpleQueue[GenerationJob | None] = queue.SimpleQueue()
         self._waiting = 0
         self.generations_cancelled = 0  # written by the worker thread only
         self._worker: threading.Thread | None = None
 
     async def start(self) -> None:
+        if self.settings.embeddings_on:
+            self.embeddings = await EmbeddingService.load()
+        if not self.chat_enabled:
+            return
         if not self.model_path.is_file():
             raise ConfigError(f"the embedded model file does not exist: {self.model_path.name}")
         self.engine = await asyncio.to_thread(
@@ -73,6 +90,9 @@ class EmbeddedProvider:
         if self.engine is not None:
             self.engine.close()
             self.engine = None
+        if self.embeddings is not None:
+            await self.embeddings.close()
+            self.embeddings = None
 
     @property
     def queue_depth(self) -> int:
@@ -134,10 +154,27 @@ class EmbeddedProvider:
             if job.cancelled.is_set() and not job.finished:
                 self.generations_cancelled += 1
 
+    async def embed(self, target: str, inputs: list[str]) -> EmbeddingResult:
+        if self.embeddings is None or target != self.settings.embedding_model_name:
+            raise BadRequest(f"model {target!r} (embedded) does not produce embeddings")
+        vectors, counts = await self.embeddings.embed(inputs)
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(counts))
+
     async def list_models(self) -> list[ModelInfo]:
-        return [await self.model_info(self.settings.model_name)]
+        names = [self.settings.model_name] if self.chat_enabled else []
+        names += [self.settings.embedding_model_name] if self.embeddings else []
+        return [await self.model_info(name) for name in names]
 
     async def model_info(self, target: str) -> ModelInfo:
+        if target == self.settings.embedding_model_name:
+            return ModelInfo(
+                name=target,
+                size=MINILM_BYTES,
+                family="bert",
+                parameter_size="22.7M",
+                quantization="F32",
+                context_size=256,
+            )
         described = self.engine.describe() if self.engine else {}
         return ModelInfo(
             name=self.settings.model_name,
@@ -149,7 +186,10 @@ class EmbeddedProvider:
         )
 
     async def health(self) -> bool:
-        return self.engine is not None and self._worker is not None and self._worker.is_alive()
+        chat_ok = not self.chat_enabled or (
+            self.engine is not None and self._worker is not None and self._worker.is_alive()
+        )
+        return chat_ok and (self.embeddings is not None or not self.settings.embeddings_on)
 
 
 def _create(config: BackendConfig, settings: Settings) -> Provider:

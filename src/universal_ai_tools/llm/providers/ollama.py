@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 import orjson
 
 from universal_ai_tools.errors import BackendError
@@ -16,6 +17,7 @@ from universal_ai_tools.llm.types import (
     ChatDelta,
     ChatRequest,
     ChatResult,
+    EmbeddingResult,
     FinishReason,
     ModelInfo,
     Timings,
@@ -67,6 +69,16 @@ class OllamaProvider(HttpBackend):
                 if message.get("content") or calls:
                     yield ChatDelta(content=message.get("content") or "", tool_calls=calls)
         raise BackendError(f"backend {self.name!r} ended the stream without finishing")
+
+    async def embed(self, target: str, inputs: list[str]) -> EmbeddingResult:
+        body = await self.post_json("/api/embed", {"model": target, "input": inputs})
+        try:
+            vectors = np.asarray(body["embeddings"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BackendError(f"backend {self.name!r} sent unexpected embeddings") from exc
+        return EmbeddingResult(
+            vectors=vectors, prompt_tokens=int(body.get("prompt_eval_count") or 0)
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         body = await self.get_json("/api/tags")

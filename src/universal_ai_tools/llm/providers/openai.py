@@ -6,6 +6,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
+
 from universal_ai_tools.errors import BackendError
 from universal_ai_tools.llm.hookspecs import hookimpl
 from universal_ai_tools.llm.providers.base import Provider, RegisterProvider
@@ -14,6 +16,7 @@ from universal_ai_tools.llm.types import (
     ChatDelta,
     ChatRequest,
     ChatResult,
+    EmbeddingResult,
     FinishReason,
     ModelInfo,
     ToolCall,
@@ -83,6 +86,16 @@ class OpenAIProvider(HttpBackend):
             raise BackendError(f"backend {self.name!r} ended the stream without finishing")
         calls = [_tool_call_from_parts(p) for _, p in sorted(tool_parts.items())] or None
         yield ChatDelta(tool_calls=calls, finish_reason=finish, usage=usage)
+
+    async def embed(self, target: str, inputs: list[str]) -> EmbeddingResult:
+        body = await self.post_json("/embeddings", {"model": target, "input": inputs})
+        try:
+            rows = sorted(body["data"], key=lambda item: item["index"])
+            vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+            tokens = int((body.get("usage") or {}).get("prompt_tokens", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BackendError(f"backend {self.name!r} sent unexpected embeddings") from exc
+        return EmbeddingResult(vectors=vectors, prompt_tokens=tokens)
 
     async def list_models(self) -> list[ModelInfo]:
         body = await self.get_json("/models")

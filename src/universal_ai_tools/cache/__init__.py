@@ -1,0 +1,1 @@
+"""The response cache: exact and semantic layers in front of every chat route."""

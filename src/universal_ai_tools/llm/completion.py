@@ -1,0 +1,54 @@
+"""One chat answer for either API: from the cache when it can, else from the backend.
+
+Both wire formats (OpenAI, Ollama) call these, so caching and disconnect handling
+behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import Request
+
+from universal_ai_tools.cache.service import Lookup, ResponseCache, cached_result, replay
+from universal_ai_tools.llm.providers.base import Provider
+from universal_ai_tools.llm.streaming import cancel_on_disconnect, start_stream
+from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult
+
+CACHE_HEADER = "X-UAIT-Cache"
+
+
+async def get_cache(request: Request) -> ResponseCache:
+    cache: ResponseCache = request.app.state.cache
+    return cache
+
+
+CacheDep = Annotated[ResponseCache, Depends(get_cache)]
+
+
+async def look_up(
+    request: Request, cache: ResponseCache, org_id: str, model: str, chat: ChatRequest
+) -> Lookup:
+    return await cache.lookup(org_id, model, chat, request.headers.get("cache-control"))
+
+
+async def complete(
+    request: Request, provider: Provider, chat: ChatRequest, lookup: Lookup, cache: ResponseCache
+) -> ChatResult:
+    if lookup.entry is not None:
+        return cached_result(lookup.entry)
+    result = await cancel_on_disconnect(request, provider.chat(chat))
+    await cache.remember(lookup, result)
+    return result
+
+
+async def complete_stream(
+    request: Request, provider: Provider, chat: ChatRequest, lookup: Lookup, cache: ResponseCache
+) -> AsyncIterator[ChatDelta]:
+    """The answer's deltas; the backend is asked only on a cache miss."""
+    if lookup.entry is not None:
+        return replay(lookup.entry)
+    deltas = await cancel_on_disconnect(request, start_stream(provider.stream_chat(chat)))
+    return cache.recording(lookup, deltas)
