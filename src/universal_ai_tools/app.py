@@ -13,6 +13,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse
 
 from universal_ai_tools import __version__
+from universal_ai_tools.agents import router as agents_router
+from universal_ai_tools.agents.service import AgentService
 from universal_ai_tools.auth import admin_router, credentials_router
 from universal_ai_tools.auth import router as auth_router
 from universal_ai_tools.auth.deps import PrincipalDep
@@ -21,6 +23,11 @@ from universal_ai_tools.auth.tokens import load_signing_secret
 from universal_ai_tools.cache import router as cache_router
 from universal_ai_tools.cache.service import ResponseCache
 from universal_ai_tools.cache.store import MemoryCacheStore
+from universal_ai_tools.conversations import router as conversations_router
+from universal_ai_tools.conversations.chat import ConversationChat
+from universal_ai_tools.conversations.feedback import FeedbackService
+from universal_ai_tools.conversations.service import ConversationService
+from universal_ai_tools.conversations.turns import Conversations
 from universal_ai_tools.db import migrate
 from universal_ai_tools.db.engine import create_engine, session_factory
 from universal_ai_tools.edge import BodySizeLimit, install_error_handlers
@@ -59,11 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         await registry.start()
         embedded = registry.providers.get(EMBEDDED_BACKEND)
+        app.state.embedder = getattr(embedded, "embeddings", None)
         app.state.cache = ResponseCache(
             MemoryCacheStore(settings.cache.max_entries, settings.cache.ttl_seconds),
-            getattr(embedded, "embeddings", None),
+            app.state.embedder,
             settings.cache,
         )
+        conversations = ConversationService(sessions)
+        app.state.conversations = Conversations(
+            conversations=conversations,
+            agents=AgentService(sessions, registry),
+            chat=ConversationChat(conversations, registry, memory=None),
+        )
+        app.state.feedback = FeedbackService(sessions, conversations)
         # Everything built so far lives as long as the process: keep the cyclic garbage
         # collector from walking it again and again under load.
         gc.collect()
@@ -95,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ollama_api.router)
     app.include_router(embeddings_api.router)
     app.include_router(cache_router.router)
+    app.include_router(conversations_router.router)
+    app.include_router(agents_router.router)
     _add_schema_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

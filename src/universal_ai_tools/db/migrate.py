@@ -19,8 +19,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to call on every start."""
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the schema to `revision` (every feature branch head by default); safe to call
+    on every start."""
 
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)

@@ -1,0 +1,1 @@
+"""Conversations, their messages, the prompt inspector and feedback."""

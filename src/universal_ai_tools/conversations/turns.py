@@ -1,0 +1,202 @@
+"""Chat turns in conversations, shared by `/conversations/{id}/chat`, `/agents/{id}/chat`
+and the OpenAI/Ollama routes (header `X-UAIT-Conversation`, model `agent:<name>`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from universal_ai_tools.agents.models import Agent
+from universal_ai_tools.agents.service import AGENT_PREFIX, AgentService
+from universal_ai_tools.auth.deps import authorize_model_use, record_token_use
+from universal_ai_tools.auth.identity import Identity
+from universal_ai_tools.auth.principal import Principal
+from universal_ai_tools.cache.service import ResponseCache
+from universal_ai_tools.conversations.chat import ConversationChat, Generation, TurnPlan
+from universal_ai_tools.conversations.models import Conversation, Message
+from universal_ai_tools.conversations.schemas import MessageOut, TurnOut, TurnRequest
+from universal_ai_tools.conversations.service import ConversationService
+from universal_ai_tools.errors import UAITError
+from universal_ai_tools.llm.completion import CACHE_HEADER, complete, complete_stream, look_up
+from universal_ai_tools.llm.routing import ModelRegistry
+from universal_ai_tools.llm.streaming import ChunkStreamResponse
+from universal_ai_tools.llm.types import ChatDelta, ChatResult
+
+CONVERSATION_HEADER = "x-uait-conversation"
+MESSAGE_HEADER = "X-UAIT-Message-Id"
+
+
+@dataclass(frozen=True)
+class Conversations:
+    """The conversation feature's services, built once per app."""
+
+    conversations: ConversationService
+    agents: AgentService
+    chat: ConversationChat
+
+
+async def get_conversations(request: Request) -> Conversations:
+    feature: Conversations = request.app.state.conversations
+    return feature
+
+
+ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
+
+
+def message_out(message: Message) -> MessageOut:
+    return MessageOut.model_validate(message, from_attributes=True)
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    request: Request
+    principal: Principal
+    identity: Identity
+    registry: ModelRegistry
+    cache: ResponseCache
+    feature: Conversations
+
+
+def generation_for(body: TurnRequest, agent: Agent | None) -> Generation:
+    """The request's parameters, else the agent's."""
+    return Generation(
+        temperature=body.temperature
+        if body.temperature is not None
+        else _agent(agent, "temperature"),
+        top_p=body.top_p if body.top_p is not None else _agent(agent, "top_p"),
+        max_tokens=body.max_tokens or _agent(agent, "max_tokens"),
+    )
+
+
+def _agent(agent: Agent | None, name: str) -> Any:
+    return getattr(agent, name) if agent is not None else None
+
+
+def model_for(agent: Agent | None, conversation: Conversation, requested: str | None) -> str:
+    return requested or (agent.model if agent else None) or conversation.model or "default"
+
+
+async def start_turn(
+    ctx: TurnContext,
+    conversation: Conversation,
+    content: str,
+    *,
+    agent: Agent | None,
+    model: str,
+    generation: Generation,
+    system: str | None = None,
+) -> TurnPlan:
+    canonical = await authorize_model_use(ctx.principal, ctx.identity, ctx.registry, model)
+    plan = await ctx.feature.chat.plan(
+        ctx.principal,
+        conversation,
+        content,
+        agent=agent,
+        model=canonical,
+        generation=generation,
+        system=system,
+    )
+    return plan
+
+
+async def answer(ctx: TurnContext, plan: TurnPlan) -> tuple[ChatResult, Message, str]:
+    """The whole answer (non-streaming), stored; returns the cache status too."""
+    lookup = await look_up(ctx.request, ctx.cache, ctx.principal.org_id, plan.model, plan.request)
+    try:
+        result = await complete(ctx.request, plan.route.provider, plan.request, lookup, ctx.cache)
+    except UAITError as exc:
+        await ctx.feature.chat.finish_failed(ctx.principal, plan, exc)
+        raise
+    if lookup.entry is None:
+        await record_token_use(ctx.principal, ctx.identity, result.usage.total_tokens)
+    message = await ctx.feature.chat.finish(ctx.principal, plan, result)
+    return result, message, lookup.status
+
+
+async def answer_stream(ctx: TurnContext, plan: TurnPlan) -> tuple[AsyncIterator[ChatDelta], str]:
+    """The answer's deltas; it is stored when the stream ends, however it ends."""
+    lookup = await look_up(ctx.request, ctx.cache, ctx.principal.org_id, plan.model, plan.request)
+    try:
+        deltas = await complete_stream(
+            ctx.request, plan.route.provider, plan.request, lookup, ctx.cache
+        )
+    except UAITError as exc:
+        await ctx.feature.chat.finish_failed(ctx.principal, plan, exc)
+        raise
+    charged = ctx.feature.chat.stream(ctx.principal, plan, deltas)
+    return _charging(ctx, charged, lookup.entry is None), lookup.status
+
+
+async def _charging(
+    ctx: TurnContext, deltas: AsyncIterator[ChatDelta], charge: bool
+) -> AsyncIterator[ChatDelta]:
+    async for delta in deltas:
+        if charge and delta.usage is not None:
+            await record_token_use(ctx.principal, ctx.identity, delta.usage.total_tokens)
+        yield delta
+
+
+async def turn_response(ctx: TurnContext, plan: TurnPlan, stream: bool) -> Response:
+    """Our own routes' answer: JSON `{conversation_id, user_message, message}`, or SSE events
+    `start`, `delta`..., then `done` (with the stored message) or `error`."""
+    if not stream:
+        _, message, status = await answer(ctx, plan)
+        body = TurnOut(
+            conversation_id=plan.conversation.id,
+            user_message=message_out(plan.user_message),
+            message=message_out(message),
+        )
+        return Response(
+            body.model_dump_json(), media_type="application/json", headers={CACHE_HEADER: status}
+        )
+    deltas, status = await answer_stream(ctx, plan)
+    return ChunkStreamResponse(
+        _events(ctx, plan, deltas),
+        media_type="text/event-stream",
+        headers={
+            CACHE_HEADER: status,
+            MESSAGE_HEADER: plan.assistant_id,
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def _events(
+    ctx: TurnContext, plan: TurnPlan, deltas: AsyncIterator[ChatDelta]
+) -> AsyncIterator[bytes]:
+    yield _event(
+        {
+            "type": "start",
+            "conversation_id": plan.conversation.id,
+            "user_message": message_out(plan.user_message).model_dump(mode="json"),
+            "message_id": plan.assistant_id,
+        }
+    )
+    try:
+        async for delta in deltas:
+            if delta.content:
+                yield _event({"type": "delta", "content": delta.content})
+    except UAITError as exc:
+        yield _event({"type": "error", "error": {"message": exc.message, "code": exc.code}})
+        return
+    stored = await ctx.feature.conversations.message(ctx.principal, plan.assistant_id)
+    yield _event({"type": "done", "message": message_out(stored).model_dump(mode="json")})
+
+
+async def resolve_agent_model(
+    feature: Conversations, principal: Principal, model: str
+) -> Agent | None:
+    """`agent:<name>` names an agent of the caller's organization."""
+    if not model.startswith(AGENT_PREFIX):
+        return None
+    return await feature.agents.by_name(principal, model.removeprefix(AGENT_PREFIX))
