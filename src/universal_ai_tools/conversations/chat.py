@@ -91,6 +91,11 @@ class ConversationChat:
         self.memory = memory
         self._writes: set[asyncio.Task[None]] = set()
 
+    async def memory_context(self, principal: Principal, text: str) -> str:
+        if self.memory is None:
+            return ""
+        return await self.memory.context_for(principal, text)
+
     async def plan(
         self,
         principal: Principal,
@@ -106,8 +111,8 @@ class ConversationChat:
         stored = await self.conversations.messages(principal, conversation.id)
         system_parts = [p for p in (agent.system_prompt if agent else system,) if p]
         memory_on = agent.memory if agent is not None else conversation.memory
-        if memory_on and self.memory is not None:
-            remembered = await self.memory.context_for(principal, content)
+        if memory_on:
+            remembered = await self.memory_context(principal, content)
             if remembered:
                 system_parts.append(remembered)
         system_messages = [ChatMessage(role="system", content="\n\n".join(system_parts))]

@@ -22,11 +22,11 @@ from universal_ai_tools.conversations.chat import ConversationChat, Generation, 
 from universal_ai_tools.conversations.models import Conversation, Message
 from universal_ai_tools.conversations.schemas import MessageOut, TurnOut, TurnRequest
 from universal_ai_tools.conversations.service import ConversationService
-from universal_ai_tools.errors import UAITError
+from universal_ai_tools.errors import BadRequest, UAITError
 from universal_ai_tools.llm.completion import CACHE_HEADER, complete, complete_stream, look_up
-from universal_ai_tools.llm.routing import ModelRegistry
+from universal_ai_tools.llm.routing import ModelRegistry, Route
 from universal_ai_tools.llm.streaming import ChunkStreamResponse
-from universal_ai_tools.llm.types import ChatDelta, ChatResult
+from universal_ai_tools.llm.types import ChatDelta, ChatMessage, ChatRequest, ChatResult
 
 CONVERSATION_HEADER = "x-uait-conversation"
 MESSAGE_HEADER = "X-UAIT-Message-Id"
@@ -200,3 +200,91 @@ async def resolve_agent_model(
     if not model.startswith(AGENT_PREFIX):
         return None
     return await feature.agents.by_name(principal, model.removeprefix(AGENT_PREFIX))
+
+
+@dataclass(frozen=True)
+class ApiTurn:
+    """An OpenAI/Ollama request that names an agent or a conversation, prepared."""
+
+    route: Route
+    model: str
+    chat: ChatRequest
+    plan: TurnPlan | None  # set when the turn is stored in a conversation
+
+
+async def prepare_api_turn(
+    ctx: TurnContext, model: str, messages: list[ChatMessage], generation: Generation
+) -> ApiTurn | None:
+    """None for a plain request. With `X-UAIT-Conversation: <id>`, only the request's last
+    user message is used (and its system message, if any): the rest of the context comes
+    from the stored conversation, and both turns are stored. With `model: agent:<name>`,
+    the agent's system prompt, model, parameters and memory apply."""
+    agent = await resolve_agent_model(ctx.feature, ctx.principal, model)
+    conversation_id = ctx.request.headers.get(CONVERSATION_HEADER)
+    if agent is None and not conversation_id:
+        return None
+    merged = _merge(generation, agent)
+    if conversation_id:
+        conversation = await ctx.feature.conversations.get(ctx.principal, conversation_id)
+        if agent is None and conversation.agent_id:
+            agent = await ctx.feature.agents.get(ctx.principal, conversation.agent_id)
+        if not messages or messages[-1].role != "user" or not messages[-1].content:
+            raise BadRequest("with X-UAIT-Conversation the last message must be the user's turn")
+        system = next((m.content for m in messages if m.role == "system"), None)
+        chosen = agent.model if agent else (model if not model.startswith(AGENT_PREFIX) else None)
+        plan = await start_turn(
+            ctx,
+            conversation,
+            messages[-1].content,
+            agent=agent,
+            model=model_for(agent, conversation, chosen),
+            generation=merged,
+            system=system,
+        )
+        return ApiTurn(plan.route, plan.model, plan.request, plan)
+    assert agent is not None
+    canonical = await authorize_model_use(ctx.principal, ctx.identity, ctx.registry, agent.model)
+    route = ctx.registry.route(canonical)
+    system_parts = [agent.system_prompt]
+    last_user = next((m.content for m in reversed(messages) if m.role == "user"), None)
+    if agent.memory and last_user:
+        remembered = await ctx.feature.chat.memory_context(ctx.principal, last_user)
+        system_parts += [remembered] if remembered else []
+    chat = ChatRequest(
+        target=route.target,
+        messages=[
+            ChatMessage(role="system", content="\n\n".join(system_parts)),
+            *(m for m in messages if m.role != "system"),
+        ],
+        temperature=merged.temperature,
+        top_p=merged.top_p,
+        max_tokens=merged.max_tokens,
+        stop=list(merged.stop),
+        seed=merged.seed,
+        json_mode=merged.json_mode,
+    )
+    return ApiTurn(route, canonical, chat, None)
+
+
+def _merge(generation: Generation, agent: Agent | None) -> Generation:
+    if agent is None:
+        return generation
+    return Generation(
+        temperature=generation.temperature
+        if generation.temperature is not None
+        else agent.temperature,
+        top_p=generation.top_p if generation.top_p is not None else agent.top_p,
+        max_tokens=generation.max_tokens or agent.max_tokens,
+        stop=generation.stop,
+        seed=generation.seed,
+        json_mode=generation.json_mode,
+    )
+
+
+def turn_headers(turn: ApiTurn) -> dict[str, str]:
+    if turn.plan is None:
+        return {}
+    return {
+        "X-UAIT-Conversation": turn.plan.conversation.id,
+        MESSAGE_HEADER: turn.plan.assistant_id,
+    }

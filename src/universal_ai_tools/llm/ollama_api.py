@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from universal_ai_tools import __version__
+from universal_ai_tools.agents.service import AGENT_PREFIX
 from universal_ai_tools.auth.deps import (
     IdentityDep,
     MemberDep,
@@ -21,10 +22,18 @@ from universal_ai_tools.auth.deps import (
     authorize_model_use,
     record_token_use,
 )
-from universal_ai_tools.auth.identity import Identity
 from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.body import json_body
-from universal_ai_tools.cache.service import Lookup, ResponseCache
+from universal_ai_tools.conversations.chat import Generation
+from universal_ai_tools.conversations.turns import (
+    ApiTurn,
+    ConversationsDep,
+    TurnContext,
+    answer,
+    answer_stream,
+    prepare_api_turn,
+    turn_headers,
+)
 from universal_ai_tools.errors import UAITError
 from universal_ai_tools.llm.completion import (
     CACHE_HEADER,
@@ -39,10 +48,16 @@ from universal_ai_tools.llm.ollama_schemas import (
     OllamaGenerateRequest,
     OllamaShowRequest,
 )
-from universal_ai_tools.llm.providers.base import Provider
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.llm.streaming import ChunkStreamResponse
-from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ModelInfo, ToolCall, Usage
+from universal_ai_tools.llm.types import (
+    ChatDelta,
+    ChatRequest,
+    ChatResult,
+    ModelInfo,
+    ToolCall,
+    Usage,
+)
 
 router = APIRouter(prefix="/api", tags=["ollama"])
 ChatBody = Annotated[OllamaChatRequest, Depends(json_body(OllamaChatRequest))]
@@ -141,6 +156,17 @@ async def show(
     )
 
 
+def _generation(body: OllamaChatRequest | OllamaGenerateRequest) -> Generation:
+    return Generation(
+        temperature=body.options.temperature,
+        top_p=body.options.top_p,
+        max_tokens=body.options.max_tokens,
+        stop=body.options.stop or [],
+        seed=body.options.seed,
+        json_mode=body.json_mode,
+    )
+
+
 @router.post("/chat")
 async def chat(
     body: ChatBody,
@@ -149,24 +175,37 @@ async def chat(
     identity: IdentityDep,
     registry: RegistryDep,
     cache: CacheDep,
+    feature: ConversationsDep,
 ) -> Response:
-    model = await authorize_model_use(principal, identity, registry, body.model)
-    route = registry.route(body.model)
-    chat_request = ChatRequest(
-        target=route.target,
-        messages=[m.to_message() for m in body.messages],
-        temperature=body.options.temperature,
-        top_p=body.options.top_p,
-        max_tokens=body.options.max_tokens,
-        stop=body.options.stop or [],
-        seed=body.options.seed,
-        json_mode=body.json_mode,
-        tools=body.tools,
-    )
+    """`model: "agent:<name>"` and the header `X-UAIT-Conversation` work as on `/v1`."""
+    ctx = TurnContext(request, principal, identity, registry, cache, feature)
+    messages = [m.to_message() for m in body.messages]
     if not body.messages:  # Ollama's way to load a model: answer at once
+        if not body.model.startswith(AGENT_PREFIX):
+            registry.lookup(body.model)  # an unknown model is still a 404
         return _json(_final(body.model, {"message": _message("")}, None, "load"))
-    caller = _Caller(principal, identity, cache, model)
-    return await _answer(request, route.provider, chat_request, body, _chat_piece, caller)
+    turn = await prepare_api_turn(ctx, body.model, messages, _generation(body))
+    if turn is None:
+        model = await authorize_model_use(principal, identity, registry, body.model)
+        route = registry.route(body.model)
+        generation = _generation(body)
+        turn = ApiTurn(
+            route,
+            model,
+            ChatRequest(
+                target=route.target,
+                messages=messages,
+                temperature=generation.temperature,
+                top_p=generation.top_p,
+                max_tokens=generation.max_tokens,
+                stop=generation.stop,
+                seed=generation.seed,
+                json_mode=generation.json_mode,
+                tools=body.tools,
+            ),
+            None,
+        )
+    return await _answer(ctx, turn, body, _chat_piece)
 
 
 @router.post("/generate")
@@ -177,23 +216,35 @@ async def generate(
     identity: IdentityDep,
     registry: RegistryDep,
     cache: CacheDep,
+    feature: ConversationsDep,
 ) -> Response:
-    model = await authorize_model_use(principal, identity, registry, body.model)
-    route = registry.route(body.model)
+    ctx = TurnContext(request, principal, identity, registry, cache, feature)
     if not body.prompt and not body.images:  # Ollama's way to load a model
+        if not body.model.startswith(AGENT_PREFIX):
+            registry.lookup(body.model)  # an unknown model is still a 404
         return _json(_final(body.model, {"response": ""}, None, "load"))
-    generate_request = ChatRequest(
-        target=route.target,
-        messages=body.to_messages(),
-        temperature=body.options.temperature,
-        top_p=body.options.top_p,
-        max_tokens=body.options.max_tokens,
-        stop=body.options.stop or [],
-        seed=body.options.seed,
-        json_mode=body.json_mode,
-    )
-    caller = _Caller(principal, identity, cache, model)
-    return await _answer(request, route.provider, generate_request, body, _generate_piece, caller)
+    messages = body.to_messages()
+    turn = await prepare_api_turn(ctx, body.model, messages, _generation(body))
+    if turn is None:
+        model = await authorize_model_use(principal, identity, registry, body.model)
+        route = registry.route(body.model)
+        generation = _generation(body)
+        turn = ApiTurn(
+            route,
+            model,
+            ChatRequest(
+                target=route.target,
+                messages=messages,
+                temperature=generation.temperature,
+                top_p=generation.top_p,
+                max_tokens=generation.max_tokens,
+                stop=generation.stop,
+                seed=generation.seed,
+                json_mode=generation.json_mode,
+            ),
+            None,
+        )
+    return await _answer(ctx, turn, body, _generate_piece)
 
 
 Piece = Callable[[str, list[ToolCall] | None], dict[str, Any]]
@@ -248,16 +299,15 @@ def _done_reason(delta: ChatDelta) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Caller:
-    principal: Principal
-    identity: Identity
-    cache: ResponseCache
-    model: str  # the canonical model name
+class _Charge:
+    """Counts an answer's tokens against the caller's budget (not for cached answers)."""
 
-    async def charge(self, usage: Usage | None, lookup: Lookup) -> None:
-        """Count tokens against the caller's budget; answers from the cache cost nothing."""
-        if usage is not None and lookup.entry is None:
-            await record_token_use(self.principal, self.identity, usage.total_tokens)
+    ctx: TurnContext
+    enabled: bool
+
+    async def record(self, usage: Usage | None) -> None:
+        if usage is not None and self.enabled:
+            await record_token_use(self.ctx.principal, self.ctx.identity, usage.total_tokens)
 
 
 def _visible_models(principal: Principal, registry: ModelRegistry) -> list[str]:
@@ -269,46 +319,58 @@ def _visible_models(principal: Principal, registry: ModelRegistry) -> list[str]:
 
 
 async def _answer(
-    request: Request,
-    provider: Provider,
-    chat_request: ChatRequest,
+    ctx: TurnContext,
+    turn: ApiTurn,
     body: OllamaChatRequest | OllamaGenerateRequest,
     piece: Piece,
-    caller: _Caller,
 ) -> Response:
     started = time.perf_counter_ns()
-    cache = caller.cache
-    lookup = await look_up(request, cache, caller.principal.org_id, caller.model, chat_request)
-    headers = {CACHE_HEADER: lookup.status}
-    if not body.stream:
-        result = await complete(request, provider, chat_request, lookup, cache)
-        await caller.charge(result.usage, lookup)
-        delta = ChatDelta(
-            finish_reason=result.finish_reason, usage=result.usage, timings=result.timings
-        )
-        content = piece(result.content, result.tool_calls)
-        final = _final(body.model, content, delta, _done_reason(delta), started)
-        return Response(orjson.dumps(final), media_type="application/json", headers=headers)
-    deltas = await complete_stream(request, provider, chat_request, lookup, cache)
+    headers = turn_headers(turn)
+    if turn.plan is not None:  # a stored conversation turn: stored and charged there
+        charge: _Charge = _Charge(ctx, False)
+        if not body.stream:
+            result, _, status = await answer(ctx, turn.plan)
+            return _whole(body, piece, result, started, {**headers, CACHE_HEADER: status})
+        deltas, status = await answer_stream(ctx, turn.plan)
+    else:
+        request = ctx.request
+        lookup = await look_up(request, ctx.cache, ctx.principal.org_id, turn.model, turn.chat)
+        charge = _Charge(ctx, lookup.entry is None)  # answers from the cache cost nothing
+        status = lookup.status
+        if not body.stream:
+            result = await complete(request, turn.route.provider, turn.chat, lookup, ctx.cache)
+            await charge.record(result.usage)
+            return _whole(body, piece, result, started, {CACHE_HEADER: status})
+        deltas = await complete_stream(request, turn.route.provider, turn.chat, lookup, ctx.cache)
     return ChunkStreamResponse(
-        _ndjson(deltas, body.model, piece, started, caller, lookup),
+        _ndjson(deltas, body.model, piece, started, charge),
         media_type=NDJSON,
-        headers=headers,
+        headers={**headers, CACHE_HEADER: status},
     )
 
 
-async def _ndjson(
-    deltas: AsyncIterator[ChatDelta],
-    model: str,
+def _whole(
+    body: OllamaChatRequest | OllamaGenerateRequest,
     piece: Piece,
+    result: ChatResult,
     started: int,
-    caller: _Caller,
-    lookup: Lookup,
+    headers: dict[str, str],
+) -> Response:
+    delta = ChatDelta(
+        finish_reason=result.finish_reason, usage=result.usage, timings=result.timings
+    )
+    content = piece(result.content, result.tool_calls)
+    final = _final(body.model, content, delta, _done_reason(delta), started)
+    return Response(orjson.dumps(final), media_type="application/json", headers=headers)
+
+
+async def _ndjson(
+    deltas: AsyncIterator[ChatDelta], model: str, piece: Piece, started: int, charge: _Charge
 ) -> AsyncIterator[bytes]:
     try:
         async for delta in deltas:
             if delta.finish_reason is not None:
-                await caller.charge(delta.usage, lookup)
+                await charge.record(delta.usage)
                 final = _final(
                     model, piece("", delta.tool_calls), delta, _done_reason(delta), started
                 )

@@ -21,7 +21,15 @@ from universal_ai_tools.auth.deps import (
 from universal_ai_tools.auth.identity import Identity
 from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.body import json_body
-from universal_ai_tools.cache.service import Lookup
+from universal_ai_tools.conversations.chat import Generation
+from universal_ai_tools.conversations.turns import (
+    ConversationsDep,
+    TurnContext,
+    answer,
+    answer_stream,
+    prepare_api_turn,
+    turn_headers,
+)
 from universal_ai_tools.errors import UAITError
 from universal_ai_tools.llm.completion import (
     CACHE_HEADER,
@@ -43,7 +51,7 @@ from universal_ai_tools.llm.openai_schemas import (
     UsageBody,
 )
 from universal_ai_tools.llm.streaming import ChunkStreamResponse
-from universal_ai_tools.llm.types import ChatDelta, ChatRequest, next_id
+from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult, next_id
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 ChatBody = Annotated[ChatCompletionRequest, Depends(json_body(ChatCompletionRequest))]
@@ -100,32 +108,79 @@ async def chat_completions(
     identity: IdentityDep,
     registry: RegistryDep,
     cache: CacheDep,
+    feature: ConversationsDep,
 ) -> Response:
-    """Chat completion, as JSON or (with `stream: true`) as server-sent events."""
-    model = await authorize_model_use(principal, identity, registry, body.model)
-    route = registry.route(body.model)
-    chat = to_chat_request(body, route.target)
-    lookup = await look_up(request, cache, principal.org_id, model, chat)
-    headers = {CACHE_HEADER: lookup.status}
+    """Chat completion, as JSON or (with `stream: true`) as server-sent events.
+
+    `model: "agent:<name>"` chats with an agent; the header `X-UAIT-Conversation: <id>`
+    stores the turn in a conversation and rebuilds the context from it.
+    """
+    ctx = TurnContext(request, principal, identity, registry, cache, feature)
+    turn = await prepare_api_turn(
+        ctx, body.model, [m.to_message() for m in body.messages], generation_of(body)
+    )
     completion_id = f"chatcmpl-{next_id()}"
     created = int(time.time())
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunk_header = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
+    chunk_header["model"] = body.model
+    if turn is not None and turn.plan is not None:
+        headers = turn_headers(turn)
+        if body.stream:
+            deltas, status = await answer_stream(ctx, turn.plan)
+            return ChunkStreamResponse(
+                sse_events(
+                    deltas, chunk_header, include_usage, UsageMeter(principal, identity, False)
+                ),
+                media_type="text/event-stream",
+                headers={**SSE_HEADERS, **headers, CACHE_HEADER: status},
+            )
+        result, _, status = await answer(ctx, turn.plan)
+        return _completion(
+            body.model, completion_id, created, result, {**headers, CACHE_HEADER: status}
+        )
+    if turn is None:
+        model = await authorize_model_use(principal, identity, registry, body.model)
+        route = registry.route(body.model)
+        chat = to_chat_request(body, route.target)
+    else:
+        model, route, chat = turn.model, turn.route, turn.chat
+    lookup = await look_up(request, cache, principal.org_id, model, chat)
+    charge = lookup.entry is None  # answers from the cache cost nothing
     if body.stream:
         deltas = await complete_stream(request, route.provider, chat, lookup, cache)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        header = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
-        header["model"] = body.model
         return ChunkStreamResponse(
-            sse_events(deltas, header, include_usage, UsageMeter(principal, identity, lookup)),
+            sse_events(
+                deltas, chunk_header, include_usage, UsageMeter(principal, identity, charge)
+            ),
             media_type="text/event-stream",
-            headers={**SSE_HEADERS, **headers},
+            headers={**SSE_HEADERS, CACHE_HEADER: lookup.status},
         )
     result = await complete(request, route.provider, chat, lookup, cache)
-    if lookup.entry is None:
+    if charge:
         await record_token_use(principal, identity, result.usage.total_tokens)
+    return _completion(body.model, completion_id, created, result, {CACHE_HEADER: lookup.status})
+
+
+def generation_of(body: ChatCompletionRequest) -> Generation:
+    response_type = body.response_format.type if body.response_format else "text"
+    return Generation(
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        stop=body.stop_list,
+        seed=body.seed,
+        json_mode=response_type in ("json_object", "json_schema"),
+    )
+
+
+def _completion(
+    model: str, completion_id: str, created: int, result: ChatResult, headers: dict[str, str]
+) -> Response:
     completion = ChatCompletion(
         id=completion_id,
         created=created,
-        model=body.model,
+        model=model,
         choices=[
             Choice(
                 message=ChoiceMessage(content=result.content, tool_calls=result.tool_calls),
@@ -152,10 +207,10 @@ def _event(payload: dict[str, Any]) -> bytes:
 class UsageMeter:
     """Counts a streamed answer's tokens against the caller's budget when it ends."""
 
-    def __init__(self, principal: Principal, identity: Identity, lookup: Lookup) -> None:
+    def __init__(self, principal: Principal, identity: Identity, charge: bool) -> None:
         self.principal = principal
         self.identity = identity
-        self.charge = lookup.entry is None  # answers from the cache cost nothing
+        self.charge = charge
 
     async def record(self, delta: ChatDelta) -> None:
         if delta.usage is not None and self.charge:
