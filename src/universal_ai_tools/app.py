@@ -35,6 +35,8 @@ from universal_ai_tools.limits.memory import MemoryCounterStore
 from universal_ai_tools.llm import embeddings_api, ollama_api, openai_api
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
+from universal_ai_tools.memory import router as memory_router
+from universal_ai_tools.memory.service import MemoryService
 from universal_ai_tools.observability import health
 from universal_ai_tools.settings import EMBEDDED_BACKEND, Settings, load_settings
 
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await registry.start()
         embedded = registry.providers.get(EMBEDDED_BACKEND)
         app.state.embedder = getattr(embedded, "embeddings", None)
+        app.state.memory = memory = MemoryService(sessions, app.state.embedder)
         app.state.cache = ResponseCache(
             MemoryCacheStore(settings.cache.max_entries, settings.cache.ttl_seconds),
             app.state.embedder,
@@ -76,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.conversations = Conversations(
             conversations=conversations,
             agents=AgentService(sessions, registry),
-            chat=ConversationChat(conversations, registry, memory=None),
+            chat=ConversationChat(conversations, registry, memory=memory),
         )
         app.state.feedback = FeedbackService(sessions, conversations)
         # Everything built so far lives as long as the process: keep the cyclic garbage
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cache_router.router)
     app.include_router(conversations_router.router)
     app.include_router(agents_router.router)
+    app.include_router(memory_router.router)
     _add_schema_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

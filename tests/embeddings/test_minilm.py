@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from universal_ai_tools.embeddings import MiniLMEmbedder, default_model_dir
+from universal_ai_tools.embeddings.minilm import plan_batches
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "minilm_reference.json"
 
@@ -142,3 +143,22 @@ def test_embed_with_counts(embedder: MiniLMEmbedder) -> None:
     vectors, counts = embedder.embed_with_counts(texts)
     assert counts == [9, 2, 256]
     assert np.array_equal(vectors, embedder.embed(texts))
+
+
+def test_a_bare_string_is_refused(embedder: MiniLMEmbedder) -> None:
+    with pytest.raises(TypeError):
+        embedder.embed("not a list")
+    with pytest.raises(TypeError):
+        embedder.count_tokens("")
+
+
+def test_plan_batches_limits_padding() -> None:
+    lengths = [256, 3, 13, 9, 42, 33, 4, 26, 11, 6, 28, 13]
+    batches = plan_batches(lengths)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert [0] in batches  # the truncated text runs alone, not padding 11 others to 256
+    for batch in batches:
+        real = sum(lengths[i] for i in batch)
+        assert len(batch) * max(lengths[i] for i in batch) - real <= 32 + real // 8
+    assert plan_batches([20] * 300) == [list(range(204)), list(range(204, 300))]  # 4096 tokens
+    assert plan_batches([]) == []

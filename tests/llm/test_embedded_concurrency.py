@@ -61,7 +61,9 @@ def test_disconnect_while_queued_never_runs(live_server: LiveServer) -> None:
     provider = embedded_provider(live_server)
 
     async def scenario() -> None:
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=60, headers=live_server.headers) as client:
+        async with httpx.AsyncClient(
+            base_url=live_server.url, timeout=60, headers=live_server.headers
+        ) as client:
             first = asyncio.create_task(
                 client.post(
                     "/v1/chat/completions",
@@ -101,7 +103,9 @@ def test_ten_concurrent_streams_all_complete(live_server: LiveServer) -> None:
         return str(body["messages"][0]["content"]), "".join(text)  # type: ignore[index]
 
     async def all_of_them() -> list[tuple[str, str]]:
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=120, headers=live_server.headers) as client:
+        async with httpx.AsyncClient(
+            base_url=live_server.url, timeout=120, headers=live_server.headers
+        ) as client:
             return await asyncio.gather(*(one(client, body) for body in bodies))
 
     results = asyncio.run(all_of_them())
