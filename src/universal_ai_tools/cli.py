@@ -120,15 +120,33 @@ def chat(
         str | None, typer.Option("--message", "-m", help="Send one message and exit.")
     ] = None,
     system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
+    conversation: Annotated[
+        str | None,
+        typer.Option(
+            "--conversation", "-c", help="Store the chat in this conversation (`new` starts one)."
+        ),
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Chat with an agent.")] = None,
     url: ServerUrl = "http://127.0.0.1:8000",
     api_key: ApiKey = None,
 ) -> None:
-    """Chat with a model in the terminal; answers stream as they are generated."""
+    """Chat with a model in the terminal; answers stream as they are generated.
+
+    With --conversation the server keeps the history: only each new turn is sent.
+    """
     history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     interactive = message is None
+    model = f"agent:{agent}" if agent else model
+    headers = _headers(api_key)
+    if conversation is not None:
+        conversation = _conversation(url, headers, conversation)
+        headers["X-UAIT-Conversation"] = conversation
     if interactive:
-        console.print(f"Chatting with [bold]{model}[/bold]. /reset clears, /exit or Ctrl-D quits.")
-    with httpx.Client(base_url=url, headers=_headers(api_key), timeout=None) as client:
+        where = f" in conversation {conversation}" if conversation else ""
+        console.print(
+            f"Chatting with [bold]{model}[/bold]{where}. /reset clears, /exit or Ctrl-D quits."
+        )
+    with httpx.Client(base_url=url, headers=headers, timeout=None) as client:
         while True:
             text = message if message is not None else _ask()
             if text is None or text.strip() in ("/exit", "/quit"):
@@ -139,10 +157,25 @@ def chat(
             if not text.strip():
                 continue
             history.append({"role": "user", "content": text})
-            answer = _stream_answer(client, model, history)
+            sent = history[-1:] if conversation else history  # the server keeps the rest
+            answer = _stream_answer(client, model, sent)
             history.append({"role": "assistant", "content": answer})
             if not interactive:
                 return
+
+
+def _conversation(url: str, headers: dict[str, str], wanted: str) -> str:
+    """The id of an existing conversation, or of a new one for `new`."""
+    try:
+        if wanted == "new":
+            response = httpx.post(f"{url}/conversations", json={}, headers=headers, timeout=30)
+        else:
+            response = httpx.get(f"{url}/conversations/{wanted}", headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach {url}: {type(exc).__name__}") from None
+    if response.status_code not in (200, 201):
+        raise _fail(_error_message(response))
+    return str(response.json()["id"])
 
 
 def _ask() -> str | None:

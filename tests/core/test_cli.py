@@ -147,3 +147,40 @@ def test_users_and_keys_commands(tmp_path: Path) -> None:
     assert bad_role.returncode == 1 and "the role must be" in bad_role.stderr
     missing = run_cli(tmp_path, "users", "suspend", "nobody@example.com")
     assert missing.returncode == 1 and "no user" in missing.stderr
+
+
+def test_chat_in_a_conversation_and_with_an_agent(
+    running_server: str, cli_key: str, tmp_path: Path
+) -> None:
+    headers = {"Authorization": f"Bearer {cli_key}"}
+    created = httpx.post(
+        f"{running_server}/agents",
+        json={"name": "echo", "system_prompt": "Repeat the user.", "model": "smollm2"},
+        headers=headers,
+    )
+    assert created.status_code == 201
+    session = run_cli(
+        tmp_path,
+        "chat",
+        "--conversation",
+        "new",
+        "--agent",
+        "echo",
+        "--url",
+        running_server,
+        stdin="My dog is Rex.\nWhat is my dog called?\n",
+        UAIT_TOKEN=cli_key,
+    )
+    assert session.returncode == 0, session.stderr
+    assert "in conversation" in session.stdout
+    conversations = httpx.get(f"{running_server}/conversations", headers=headers).json()["data"]
+    assert len(conversations) == 1
+    stored = httpx.get(
+        f"{running_server}/conversations/{conversations[0]['id']}/messages", headers=headers
+    ).json()["data"]
+    assert [m["role"] for m in stored] == ["user", "assistant", "user", "assistant"]
+    assert stored[1]["agent_id"] == created.json()["id"]
+    missing = run_cli(
+        tmp_path, "chat", "-c", "nope", "-m", "hi", "--url", running_server, UAIT_TOKEN=cli_key
+    )
+    assert missing.returncode == 1 and "conversation not found" in missing.stderr
