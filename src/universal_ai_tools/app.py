@@ -38,6 +38,14 @@ from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.memory import router as memory_router
 from universal_ai_tools.memory.service import MemoryService
 from universal_ai_tools.observability import health
+from universal_ai_tools.realtime import router as realtime_router
+from universal_ai_tools.realtime import ws
+from universal_ai_tools.realtime.ai import AgentSessions
+from universal_ai_tools.realtime.bus import LocalBus
+from universal_ai_tools.realtime.files import FileService
+from universal_ai_tools.realtime.hub import Hub
+from universal_ai_tools.realtime.rooms import RoomService
+from universal_ai_tools.realtime.ws import Realtime
 from universal_ai_tools.settings import EMBEDDED_BACKEND, Settings, load_settings
 
 
@@ -82,6 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             chat=ConversationChat(conversations, registry, memory=memory),
         )
         app.state.feedback = FeedbackService(sessions, conversations)
+        bus = LocalBus()
+        rooms = RoomService(sessions, bus)
+        agent_sessions = AgentSessions(
+            rooms, app.state.conversations.agents, registry, bus, settings.realtime
+        )
+        app.state.realtime = Realtime(rooms, Hub(bus), agent_sessions, settings.realtime)
+        app.state.files = FileService(
+            sessions, rooms, settings.data_dir / "files", settings.realtime.max_file_bytes
+        )
         # Everything built so far lives as long as the process: keep the cyclic garbage
         # collector from walking it again and again under load.
         gc.collect()
@@ -89,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await agent_sessions.close()
+            await bus.close()
             await registry.close()
             await engine.dispose()
 
@@ -116,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations_router.router)
     app.include_router(agents_router.router)
     app.include_router(memory_router.router)
+    app.include_router(realtime_router.router)
+    app.include_router(ws.router)
     _add_schema_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -67,6 +67,37 @@ class CacheSettings(BaseModel):
     cache_sampled_requests: bool = False  # cache temperature > 0 (or unset) too
 
 
+class RealtimeSettings(BaseModel):
+    max_queue: int = Field(default=512, ge=8)  # outbound events held per connection
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    messages_per_second: float = Field(default=20, gt=0)  # per connection, with a burst
+    burst: int = Field(default=40, ge=1)
+    max_message_chars: int = Field(default=16_000, ge=1)
+    max_agent_turns: int = Field(default=3, ge=1)  # consecutive agent answers (hand-offs)
+    agent_context_messages: int = Field(default=20, ge=1)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    auth_timeout_seconds: float = Field(default=10, gt=0)
+
+
+class RoutingSettings(BaseModel):
+    """The resilience layer in front of every backend call, and `model: "auto"`."""
+
+    attempts: int = Field(default=3, ge=1, le=10)  # per model: the first try and retries
+    backoff_base: float = Field(default=0.05, ge=0)  # seconds; doubles per retry, jittered
+    backoff_max: float = Field(default=2.0, ge=0)
+    retry_after_cap: float = Field(default=10.0, ge=0)  # a longer Retry-After: fail over
+    breaker_threshold: int = Field(default=5, ge=1)  # consecutive failures that open it
+    breaker_cooldown: float = Field(default=10.0, gt=0)  # seconds open before a probe
+    cooldown: float = Field(default=2.0, ge=0)  # a failed deployment is avoided this long
+    first_token_timeout: float | None = Field(default=60.0, gt=0)  # remote streams
+    health_interval: float = Field(default=15.0, ge=0)  # background checks; 0: off
+    health_timeout: float = Field(default=3.0, gt=0)
+    coalesce: bool = True  # identical concurrent deterministic requests share a call
+    embed_batch_window: float = Field(default=0.005, ge=0)  # seconds, remote backends
+    embed_batch_max: int = Field(default=256, ge=1)  # inputs per batched call
+    auto_model: str | None = "auto"  # the name of the complexity router; None: off
+
+
 class BackendConfig(BaseModel):
     name: str = Field(min_length=1)
     kind: BackendKind
@@ -74,6 +105,10 @@ class BackendConfig(BaseModel):
     api_key_env: str | None = None  # name of the environment variable holding the key
     timeout: float = Field(default=120.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
+    # Routing: requests sent at once (more wait in a per-organization fair queue; None:
+    # no limit), and this backend's own first-token timeout for streams (None: routing's).
+    max_concurrency: int | None = Field(default=None, ge=1)
+    first_token_timeout: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _url_needed(self) -> BackendConfig:
@@ -99,6 +134,9 @@ class ModelConfig(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
     deployments: list[DeploymentConfig] = Field(default_factory=list)
     context_size: int | None = None
+    # The model to use instead when a prompt is too long for this one (by our estimate
+    # against `context_size`, or because the backend says so).
+    context_fallback: str | None = None
 
     @model_validator(mode="after")
     def _one_deployment_at_least(self) -> ModelConfig:
@@ -128,6 +166,8 @@ class Settings(BaseSettings):
     admin_password: str | None = None
     auth: AuthSettings = Field(default_factory=AuthSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     backends: list[BackendConfig] = Field(default_factory=list)

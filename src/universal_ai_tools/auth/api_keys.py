@@ -12,7 +12,14 @@ from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.auth.tokens import hash_secret, new_api_key
 from universal_ai_tools.auth.users import require
 from universal_ai_tools.db.types import utcnow
-from universal_ai_tools.errors import NotFound
+from universal_ai_tools.errors import Forbidden, NotFound
+
+
+def require_login(actor: Principal) -> None:
+    """Credentials are made by a logged-in user, never by an API key: a key minting keys or
+    devices would shed its own model and rate limits and outlive its revocation."""
+    if actor.via == "api_key":
+        raise Forbidden("an API key cannot create credentials; log in to do this")
 
 
 class ApiKeyService:
@@ -35,6 +42,7 @@ class ApiKeyService:
         daily_tokens: int | None,
     ) -> tuple[ApiKey, str]:
         require(actor, "member")
+        require_login(actor)
         secret = new_api_key()
         key = ApiKey(
             org_id=actor.org_id,

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from universal_ai_tools.auth.api_keys import require_login
 from universal_ai_tools.auth.audit import AuditLog
 from universal_ai_tools.auth.cache import IdentityCache
 from universal_ai_tools.auth.models import Device, DeviceChallenge, RefreshToken, User
@@ -23,6 +24,24 @@ from universal_ai_tools.db.types import utcnow
 from universal_ai_tools.errors import BadRequest, NotFound, Unauthorized
 
 CHALLENGE_SECONDS = 300
+# The encodings of the Ed25519 points of small order (libsodium's blocklist), sign bit
+# cleared. Under such a key one signature verifies for every message: anyone could log in.
+SMALL_ORDER_KEYS = frozenset(
+    bytes.fromhex(encoded)
+    for encoded in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+)
+
+
+def has_small_order(raw: bytes) -> bool:
+    return raw[:31] + bytes([raw[31] & 0x7F]) in SMALL_ORDER_KEYS
 
 
 def decode_public_key(encoded: str) -> bytes:
@@ -32,6 +51,8 @@ def decode_public_key(encoded: str) -> bytes:
         raise BadRequest("public_key must be base64") from None
     if len(raw) != 32:
         raise BadRequest("public_key must be a raw 32-byte Ed25519 key, base64-encoded")
+    if has_small_order(raw):
+        raise BadRequest("public_key is a weak Ed25519 key (a point of small order)")
     return raw
 
 
@@ -50,6 +71,7 @@ class DeviceService:
 
     async def register(self, actor: Principal, name: str, kind: str, public_key: str) -> Device:
         require(actor, "member")
+        require_login(actor)
         decode_public_key(public_key)
         device = Device(
             org_id=actor.org_id, user_id=actor.user_id, name=name, kind=kind, public_key=public_key
@@ -174,7 +196,10 @@ class DeviceService:
 
 def _signature_valid(public_key: str, challenge: str, signature: str) -> bool:
     try:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))
+        raw = base64.b64decode(public_key)
+        if len(raw) != 32 or has_small_order(raw):  # registered before keys were checked
+            return False
+        key = Ed25519PublicKey.from_public_bytes(raw)
         key.verify(base64.b64decode(signature, validate=True), challenge.encode())
     except (InvalidSignature, binascii.Error, ValueError):
         return False

@@ -152,7 +152,18 @@ class SessionService:
                 .values(used_at=now)
             )
             reused = claimed.rowcount != 1  # type: ignore[attr-defined]
+            # Only a token that was spent is reused; one revoked unspent (logout, a revoked
+            # device, its session ended) is just invalid. Read again: a concurrent refresh
+            # may have spent it since `row` was loaded.
+            spent = reused and (
+                await session.scalar(select(RefreshToken.used_at).where(RefreshToken.id == row.id))
+                is not None
+            )
+            # A session ended by a concurrent reuse may still hold a token issued just after.
+            ended = not reused and await self._family_revoked(session, row.family_id)
             user = await session.get(User, row.user_id)
+        if reused and not spent:
+            raise Unauthorized(INVALID_REFRESH)
         if reused:
             await self.revoke_family(row.family_id)
             await self.audit.record(
@@ -163,12 +174,21 @@ class SessionService:
                 detail={"session": row.family_id},
             )
             raise Unauthorized(INVALID_REFRESH)
-        if row.expires_at <= now or user is None or user.suspended:
+        if ended or row.expires_at <= now or user is None or user.suspended:
             raise Unauthorized(INVALID_REFRESH)
         if row.device_id is not None and not await self._device_active(row.device_id):
             raise Unauthorized(INVALID_REFRESH)
         refresh = await self._new_refresh(row.family_id, user.id, row.device_id)
         return self._pair(user, row.family_id, row.device_id, refresh)
+
+    @staticmethod
+    async def _family_revoked(session: AsyncSession, family_id: str) -> bool:
+        revoked = await session.scalar(
+            select(RefreshToken.id)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
+            .limit(1)
+        )
+        return revoked is not None
 
     async def _device_active(self, device_id: str) -> bool:
         async with self.sessions() as session:
@@ -177,12 +197,13 @@ class SessionService:
 
     async def revoke_family(self, family_id: str) -> None:
         async with self.sessions.begin() as session:
-            await session.execute(
+            revoked = await session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        self.cache.invalidate()
+        if revoked.rowcount:  # type: ignore[attr-defined]
+            self.cache.invalidate()  # a session already ended changes nobody's rights
 
     async def logout(self, refresh_token: str | None, session_id: str | None) -> None:
         family_id = session_id

@@ -26,7 +26,7 @@ def load_signing_secret(configured: str | None, data_dir: Path) -> bytes:
     """`UAIT_JWT_SECRET`, or a random secret generated once into the data directory."""
     if configured is not None:
         secret = configured.encode()
-        if len(secret) < MIN_SECRET_BYTES:
+        if len(configured.strip().encode()) < MIN_SECRET_BYTES:  # blanks pad nothing
             raise ConfigError(
                 f"UAIT_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long; "
                 "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
@@ -34,14 +34,34 @@ def load_signing_secret(configured: str | None, data_dir: Path) -> bytes:
         return secret
     path = data_dir / SECRET_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        _generate_secret_file(path)
     secret = path.read_text().strip().encode()
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigError(f"the signing secret in the data directory is too short ({SECRET_FILE})")
     return secret
+
+
+def _generate_secret_file(path: Path) -> None:
+    """Written whole under another name, then linked into place (mode 0600).
+
+    Worker processes starting together on an empty data directory all end up with the
+    secret of the first link; none ever reads a file that is still being written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process was first: everyone uses its secret
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.rename(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def hash_secret(value: str) -> str:

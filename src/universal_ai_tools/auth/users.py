@@ -224,3 +224,11 @@ class UserDirectory:
             detail={"role": role},
         )
         return invitation, token
+
+    async def in_organization(self, org_id: str, user_ids: list[str]) -> set[str]:
+        """Which of these ids are users of the organization (for other features' checks)."""
+        if not user_ids:
+            return set()
+        statement = select(User.id).where(User.org_id == org_id, User.id.in_(user_ids))
+        async with self.sessions() as session:
+            return set((await session.scalars(statement)).all())

@@ -1,0 +1,105 @@
+"""One WebSocket connection: a bounded outbound queue drained by its own writer task.
+
+A slow consumer never slows the others: events are queued without waiting, and a
+connection whose queue overflows is closed with code 4001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket
+
+from universal_ai_tools.auth.principal import Principal
+from universal_ai_tools.db.types import new_id
+
+SLOW_CONSUMER = 4001
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, principal: Principal, max_queue: int) -> None:
+        self.id = new_id()
+        self.websocket = websocket
+        self.principal = principal
+        self.rooms: set[str] = set()
+        self.status = "online"
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=max_queue)
+        self._replaying: dict[str, list[dict[str, Any]]] = {}
+        self.closed = False
+        self.close_code: int | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def send(self, event: dict[str, Any]) -> None:
+        """Queue an event for this client, at once; overflow closes the connection."""
+        if self.closed:
+            return
+        room = event.get("room")
+        if isinstance(room, str) and room in self._replaying:
+            self._replaying[room].append(event)
+            return
+        try:
+            self._queue.put_nowait(orjson.dumps(event))
+        except asyncio.QueueFull:
+            self.close(SLOW_CONSUMER)
+
+    def begin_replay(self, room: str) -> None:
+        """Hold live events of a room while the missed ones are sent."""
+        self._replaying[room] = []
+
+    def end_replay_send(
+        self, room: str, last_seq: int, missed: list[dict[str, Any]] | None
+    ) -> None:
+        """Send `joined`, then the missed messages (or `reset` when they are beyond the
+        retention), then what arrived live meanwhile, each message exactly once."""
+        held = self._replaying.pop(room, [])
+        self.send({"type": "joined", "room": room, "last_seq": last_seq})
+        if missed is None:
+            self.send({"type": "reset", "room": room, "last_seq": last_seq})
+        for event in missed or []:
+            self.send(event)
+        for event in held:
+            if event.get("type") == "message" and int(event.get("seq", 0)) <= last_seq:
+                continue
+            self.send(event)
+
+    def close(self, code: int = 1000) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_code = code
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+            if code != 1000 and self._writer is not None:
+                self._writer.cancel()
+                asyncio.get_running_loop().create_task(self._close_socket(code))
+
+    async def _close_socket(self, code: int) -> None:
+        with contextlib.suppress(Exception):  # the socket may already be gone
+            await self.websocket.close(code=code)
+
+    async def _write(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            try:
+                await self.websocket.send_text(item.decode())
+            except Exception:  # the client is gone; the reader notices and cleans up
+                self.closed = True
+                return
+
+    async def stop(self) -> None:
+        self.close()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
