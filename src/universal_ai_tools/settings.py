@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     backends: list[BackendConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
 
-    @field_validator("jwt_secret", "admin_email", "admin_password")
+    @field_validator("admin_email", "admin_password")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
