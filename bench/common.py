@@ -110,7 +110,7 @@ def child(
             stop(proc)
 
 
-def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+def stop(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
     """SIGTERM to the child's process group, then SIGKILL after the grace period."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -234,6 +234,24 @@ def write_result(name: str, result: Mapping[str, Any]) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Fraction of all CPUs' time spent busy over the next `seconds` (Linux), else None."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return round(1 - (idle1 - idle0) / total, 3) if total > 0 else None
 
 
 def machine_info() -> dict[str, Any]:

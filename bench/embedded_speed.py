@@ -1,9 +1,10 @@
 """Embedded model speed: SmolLM2-135M-Instruct Q4_1, plain llama-cpp-python against our server.
 
 (a) plain llama-cpp-python in a subprocess, (b) the same prompt through `uait serve`'s
-embedded model over streaming /v1/chat/completions. Same thread count for both
-(BENCH_THREADS, default 2), one after the other, BENCH_REPS (default 3) measured runs after
-one warm-up; medians reported.
+embedded model over streaming /v1/chat/completions (its response cache off). Same thread
+count for both (BENCH_THREADS, default 2). Both load the model first; then, after one
+warm-up each, BENCH_REPS (default 3) repetitions alternate plain, ours, plain, ours, ...
+(never concurrently, so that a busy spell on the machine hits both alike); medians reported.
 
 Run alone: python bench/embedded_speed.py
 """
@@ -11,6 +12,7 @@ Run alone: python bench/embedded_speed.py
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import importlib.util
 import json
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from common import (
     md_table,
     median,
     start_ours,
+    stop,
     tail,
 )
 
@@ -39,6 +43,7 @@ NAME = "embedded_speed"
 PROMPT = "Write a short story about a lighthouse keeper."
 MAX_TOKENS = 128
 GOAL_RATIO = 0.9
+Runner = Callable[[], dict[str, Any]]
 
 
 def model_path() -> Path:
@@ -60,17 +65,18 @@ def figures(t_start: float, stamps: list[float], tokens: int, t_end: float) -> d
     }
 
 
-def plain_worker(threads: int, reps: int) -> dict[str, Any]:
-    """Runs in a subprocess: loads the model with llama-cpp-python and times reps + 1 runs."""
+def plain_worker(threads: int) -> None:
+    """The subprocess: loads the model, then times one generation per "run" line on stdin."""
     import llama_cpp
 
     t0 = time.perf_counter()
     llm = llama_cpp.Llama(
         model_path=str(model_path()), n_ctx=2048, n_threads=threads, verbose=False
     )
-    load_s = time.perf_counter() - t0
-    runs = []
-    for _ in range(reps + 1):
+    print(json.dumps({"load_s": time.perf_counter() - t0}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
         t_start = time.perf_counter()
         stamps: list[float] = []
         stream = llm.create_chat_completion(
@@ -86,25 +92,42 @@ def plain_worker(threads: int, reps: int) -> dict[str, Any]:
                 stamps.append(time.perf_counter())
         t_end = time.perf_counter()
         # llama-cpp-python streams one chunk per generated token.
-        runs.append(figures(t_start, stamps, len(stamps), t_end))
-    return {"load_s": load_s, "warmup": runs[0], "runs": runs[1:]}
+        print(json.dumps(figures(t_start, stamps, len(stamps), t_end)), flush=True)
 
 
-def run_plain(threads: int, reps: int) -> dict[str, Any]:
-    argv = [
-        str(PROJECT_PY),
-        str(Path(__file__).resolve()),
-        "--plain-worker",
-        "--threads",
-        str(threads),
-        "--reps",
-        str(reps),
-    ]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"plain llama-cpp-python failed: {proc.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+@contextlib.contextmanager
+def plain_side(threads: int, tmp: Path) -> Iterator[tuple[Runner, dict[str, Any]]]:
+    """Plain llama-cpp-python in a subprocess of its own; yields one-run callable + info."""
+    argv = [str(PROJECT_PY), str(Path(__file__).resolve()), "--plain-worker", str(threads)]
+    with open(tmp / "plain.err", "wb") as err:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            stdin, stdout = proc.stdin, proc.stdout
+
+            def reply() -> dict[str, Any]:
+                line = stdout.readline()
+                if not line:
+                    message = tail(tmp / "plain.err")
+                    raise RuntimeError(f"plain llama-cpp-python failed: {message}")
+                answer: dict[str, Any] = json.loads(line)
+                return answer
+
+            def once() -> dict[str, Any]:
+                stdin.write("run\n")
+                stdin.flush()
+                return reply()
+
+            yield once, reply()
+        finally:
+            stop(proc)
 
 
 def stream_once(port: int, token: str) -> dict[str, Any]:
@@ -147,22 +170,18 @@ def stream_once(port: int, token: str) -> dict[str, Any]:
     return figures(t_start, stamps, int(usage["completion_tokens"]), t_end)
 
 
-def run_ours(threads: int, reps: int) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="uait-bench-emb-"))
-    try:
-        toml = "# the built-in default: the embedded model smollm2 only\n"
-        env = {"UAIT_EMBEDDED__THREADS": str(threads)}
-        with start_ours(tmp, toml, env) as (port, key):
-            try:
-                t0 = time.perf_counter()
-                warmup = stream_once(port, key)
-                warmup["with_load_s"] = time.perf_counter() - t0
-                runs = [stream_once(port, key) for _ in range(reps)]
-            except Exception as exc:
-                raise RuntimeError(f"{exc}\n{tail(tmp / 'logs' / 'ours.log')}") from exc
-        return {"warmup": warmup, "runs": runs}
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+@contextlib.contextmanager
+def ours_side(threads: int, tmp: Path) -> Iterator[tuple[Runner, dict[str, Any]]]:
+    """`uait serve` with its default embedded model; yields one-run callable + info."""
+    toml = "# the built-in default: the embedded model smollm2 only\n"
+    with start_ours(tmp, toml, {"UAIT_EMBEDDED__THREADS": str(threads)}) as (port, key):
+        yield (lambda: stream_once(port, key)), {}
+
+
+def fail(result: dict[str, Any], side: str, exc: Exception, tmp: Path) -> None:
+    logs = tail(tmp / "logs" / "ours.log") if side == "ours" else ""
+    log(f"  {side} failed: {exc}")
+    result[side] = {"error": f"{exc}\n{logs}"[-3000:]}
 
 
 def medians(side: dict[str, Any]) -> None:
@@ -181,15 +200,35 @@ def run() -> dict[str, Any]:
         "prompt": PROMPT,
         "max_tokens": MAX_TOKENS,
     }
-    for side, fn in (("plain", run_plain), ("ours", run_ours)):
-        log(f"{NAME}: {side} ({threads} threads, {reps} runs)")
-        try:
-            result[side] = fn(threads, reps)
+    tmp = Path(tempfile.mkdtemp(prefix="uait-bench-emb-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            runners: dict[str, Runner] = {}
+            for side, start in (("plain", plain_side), ("ours", ours_side)):
+                log(f"{NAME}: starting {side} ({threads} threads), one warm-up run")
+                try:
+                    once, info = stack.enter_context(start(threads, tmp))
+                    t0 = time.perf_counter()
+                    warmup = once()
+                    warmup["with_load_s"] = time.perf_counter() - t0
+                    result[side] = {**info, "warmup": warmup, "runs": []}
+                    runners[side] = once
+                except Exception as exc:
+                    fail(result, side, exc, tmp)
+            for rep in range(reps):  # interleaved, never concurrent
+                for side, once in list(runners.items()):
+                    try:
+                        result[side]["runs"].append(once())
+                    except Exception as exc:
+                        fail(result, side, exc, tmp)
+                        del runners[side]
+                log(f"  repetition {rep + 1} of {reps} done")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for side in ("plain", "ours"):
+        if "runs" in result[side]:
             medians(result[side])
-            log(f"  {fmt(result[side]['median_generation_tps'])} tokens/s")
-        except Exception as exc:
-            log(f"  {side} failed: {exc}")
-            result[side] = {"error": str(exc)[-3000:]}
+            log(f"{NAME}: {side}: {fmt(result[side]['median_generation_tps'])} tokens/s")
     for key in ("generation_tps", "end_to_end_tps"):
         plain = result["plain"].get(f"median_{key}")
         ours = result["ours"].get(f"median_{key}")
@@ -244,10 +283,7 @@ def summary(result: dict[str, Any]) -> str:
 if __name__ == "__main__":
     if "--plain-worker" in sys.argv:
         parser = argparse.ArgumentParser()
-        parser.add_argument("--plain-worker", action="store_true")
-        parser.add_argument("--threads", type=int, default=2)
-        parser.add_argument("--reps", type=int, default=3)
-        args = parser.parse_args()
-        print(json.dumps(plain_worker(args.threads, args.reps)))
+        parser.add_argument("--plain-worker", type=int, metavar="THREADS", required=True)
+        plain_worker(parser.parse_args().plain_worker)
     else:
         main(NAME, run, summary)

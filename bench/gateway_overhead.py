@@ -4,12 +4,15 @@ Targets (each one process, all on 127.0.0.1): `direct` (the fake upstream itself
 (`uait serve`), `ceiling` (a bare Starlette + aiohttp passthrough) and `litellm` (the
 LiteLLM proxy from bench/.venv). Loads: non-streaming and streaming (20 chunks), at
 concurrency 1 and 32, each BENCH_SECONDS (default 8) after BENCH_WARMUP (default 2) seconds.
+All servers are started first and stay up (idle ones cost next to nothing); each load then
+runs on every target in turn, so that a busy spell on the machine hits all targets alike.
 
 Run alone: python bench/gateway_overhead.py
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -78,26 +81,50 @@ def probe(port: int, token: str) -> None:
         )
 
 
-def measure(name: str, up: int, tmp: Path, seconds: float, warmup: float) -> dict[str, Any]:
-    log(f"{NAME}: target {name}")
-    try:
-        with start_target(name, up, tmp) as (port, token):
+def start_all(
+    stack: contextlib.ExitStack, up: int, tmp: Path, peers_ok: bool, targets: dict[str, Any]
+) -> dict[str, tuple[int, str]]:
+    """Starts and probes every target; a failure marks that target unavailable."""
+    ready: dict[str, tuple[int, str]] = {}
+    for name in TARGETS:
+        log(f"{NAME}: starting {name}")
+        if name in ("litellm", "ceiling") and not peers_ok:
+            targets[name] = {"available": False, "error": "bench/setup_peers.sh failed"}
+            continue
+        try:
+            port, token = stack.enter_context(start_target(name, up, tmp))
             probe(port, token)
-            loads: dict[str, Any] = {}
-            for kind, stream, conc in LOADS:
-                url = f"http://127.0.0.1:{port}{CHAT_PATH}"
+        except Exception as exc:
+            log(f"  {name} unavailable: {exc}")
+            targets[name] = {"available": False, "error": str(exc)[-3000:]}
+            continue
+        ready[name] = (port, token)
+        targets[name] = {"available": True, "loads": {}}
+    return ready
+
+
+def measure(
+    ready: dict[str, tuple[int, str]], targets: dict[str, Any], seconds: float, warmup: float
+) -> None:
+    """Each load on every target in turn, so that all see the same machine conditions."""
+    for kind, stream, conc in LOADS:
+        load = f"{kind} c{conc}"
+        for name, (port, token) in list(ready.items()):
+            url = f"http://127.0.0.1:{port}{CHAT_PATH}"
+            try:
                 if warmup > 0:
                     run_load(url, body(stream), token, conc, warmup)
                 figures = run_load(url, body(stream), token, conc, seconds)
-                loads[f"{kind} c{conc}"] = figures
-                log(
-                    f"  {kind} c{conc}: {figures['rps']:.0f} req/s, p50 "
-                    f"{figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms"
-                )
-            return {"available": True, "loads": loads}
-    except Exception as exc:
-        log(f"  {name} failed: {exc}")
-        return {"available": False, "error": str(exc)[-3000:]}
+            except Exception as exc:
+                log(f"  {name} failed under {load}: {exc}")
+                targets[name] = {"available": False, "error": f"{load}: {exc}"[-3000:]}
+                del ready[name]
+                continue
+            targets[name]["loads"][load] = figures
+            log(
+                f"  {load} {name}: {figures['rps']:.0f} req/s, p50 "
+                f"{figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms"
+            )
 
 
 def ratios(targets: dict[str, Any]) -> dict[str, Any]:
@@ -152,13 +179,11 @@ def run() -> dict[str, Any]:
     try:
         up = free_port()
         argv = [str(PROJECT_PY), str(BENCH_DIR / "fake_upstream.py"), "--port", str(up)]
-        with child("upstream", argv, tmp / "logs") as proc:
+        with contextlib.ExitStack() as stack:
+            proc = stack.enter_context(child("upstream", argv, tmp / "logs"))
             wait_ready(up, "/v1/models", proc, timeout=30)
-            for name in TARGETS:
-                if name in ("litellm", "ceiling") and not peers_ok:
-                    targets[name] = {"available": False, "error": "setup_peers.sh failed"}
-                    continue
-                targets[name] = measure(name, up, tmp, seconds, warmup)
+            ready = start_all(stack, up, tmp, peers_ok, targets)
+            measure(ready, targets, seconds, warmup)
     finally:
         if os.environ.get("BENCH_KEEP_TMP"):
             log(f"kept {tmp}")

@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     REPO_DIR,
     RESULTS_DIR,
+    cpu_busy,
     ensure_peers,
+    fmt,
     log,
     machine_info,
     stop_on_sigterm,
@@ -68,14 +70,22 @@ def main() -> int:
     if not ensure_peers():
         log("setup_peers.sh failed: peers (LiteLLM, ceiling proxy) will be reported missing")
     info = machine_info()
+    busy = cpu_busy()
     parts = [
         "# Benchmark summary",
         "",
-        f"Run {info['when']} on {info['cpus']} CPUs, Python {info['python']}; every server "
-        "is one process on 127.0.0.1. Figures are from one run on a shared machine: compare "
-        "the ratios within a run rather than absolute numbers across runs.",
+        f"Run {info['when']} on {info['cpus']} CPUs, Python {info['python']}, CPUs "
+        f"{fmt(busy * 100 if busy is not None else None, 0, '%')} busy just before it; every "
+        "server is one process on 127.0.0.1. Figures are from one run: compare the ratios "
+        "within a run rather than absolute numbers across runs.",
         "",
     ]
+    if busy is not None and busy > 0.2:
+        parts += [
+            "**Warning**: other work was using the CPUs when this run started; the "
+            "figures may be off.",
+            "",
+        ]
     parts += [run_one(name) for name in names]
     text = "\n".join(parts)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
