@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.responses import HTMLResponse
 
 from universal_ai_tools import __version__
@@ -29,7 +30,7 @@ from universal_ai_tools.conversations.feedback import FeedbackService
 from universal_ai_tools.conversations.service import ConversationService
 from universal_ai_tools.conversations.turns import Conversations
 from universal_ai_tools.db import migrate
-from universal_ai_tools.db.engine import create_engine, session_factory
+from universal_ai_tools.db.engine import create_engine, probe_engine, session_factory
 from universal_ai_tools.edge import BodySizeLimit, install_error_handlers
 from universal_ai_tools.limits.memory import MemoryCounterStore
 from universal_ai_tools.llm import embeddings_api, ollama_api, openai_api
@@ -38,6 +39,9 @@ from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.memory import router as memory_router
 from universal_ai_tools.memory.service import MemoryService
 from universal_ai_tools.observability import health
+from universal_ai_tools.observability.metrics import Metrics
+from universal_ai_tools.observability.middleware import ObservabilityMiddleware
+from universal_ai_tools.observability.tracing import build_tracer_provider, tracer_of
 from universal_ai_tools.realtime import router as realtime_router
 from universal_ai_tools.realtime import ws
 from universal_ai_tools.realtime.ai import AgentSessions
@@ -49,8 +53,13 @@ from universal_ai_tools.realtime.ws import Realtime
 from universal_ai_tools.settings import EMBEDDED_BACKEND, Settings, load_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
+    """The app. `tracer_provider` replaces the one built from the OTEL_* variables (tests)."""
     settings = settings or load_settings()
+    metrics = Metrics()
+    tracer_provider = tracer_provider or build_tracer_provider()
     # Refuse to start with a short or unreadable signing secret before anything else.
     load_signing_secret(settings.jwt_secret, settings.data_dir)
     plugins = build_plugin_manager()
@@ -63,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate.upgrade(engine)
         sessions = session_factory(engine)
         app.state.engine = engine
+        app.state.probe_engine = probe_engine(settings.resolved_database_url)
         app.state.sessions = sessions
         app.state.identity = identity = build_identity(settings, sessions, MemoryCounterStore())
         first = await identity.sessions.bootstrap(settings.admin_email, settings.admin_password)
@@ -75,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 flush=True,
             )
         await registry.start()
+        embedded_provider = registry.providers.get(EMBEDDED_BACKEND)
+        if embedded_provider is not None and hasattr(embedded_provider, "queue_depth"):
+            metrics.embedded_queue.set_function(lambda: embedded_provider.queue_depth)
         embedded = registry.providers.get(EMBEDDED_BACKEND)
         app.state.embedder = getattr(embedded, "embeddings", None)
         app.state.memory = memory = MemoryService(sessions, app.state.embedder)
@@ -82,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             MemoryCacheStore(settings.cache.max_entries, settings.cache.ttl_seconds),
             app.state.embedder,
             settings.cache,
+            on_lookup=lambda status: metrics.cache_lookups.labels(status).inc(),
         )
         conversations = ConversationService(sessions)
         app.state.conversations = Conversations(
@@ -106,10 +120,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            tracer_provider.shutdown()
             await agent_sessions.close()
             await bus.close()
             await registry.close()
             await engine.dispose()
+            await app.state.probe_engine.dispose()
 
     app = FastAPI(
         title="Universal AI Tools",
@@ -121,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.tracer = tracer_of(tracer_provider)
     app.state.plugins = plugins
     app.state.registry = registry
     install_error_handlers(app)
@@ -139,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     _add_schema_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, tracer=app.state.tracer)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from typing import Annotated
 
 import httpx
@@ -16,6 +17,7 @@ from rich.table import Table
 from universal_ai_tools.cli_admin import db_app, keys_app, users_app
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
+from universal_ai_tools.observability.logs import configure_logging
 from universal_ai_tools.settings import ConfigError, load_settings
 
 app = typer.Typer(
@@ -70,6 +72,10 @@ def serve(
         ModelRegistry(settings, provider_factories(build_plugin_manager()))
     except (ConfigError, ValueError) as exc:
         raise _fail(f"invalid configuration: {exc}") from None
+    configure_logging(settings.log_level, settings.observability.log_json)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # every worker writes its metrics here, and /metrics adds them up
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="uait-metrics-")
     console.print(
         f"[bold]Universal AI Tools[/bold] on http://{settings.host}:{settings.port} "
         f"({workers} worker{'s' if workers > 1 else ''})"
@@ -82,6 +88,7 @@ def serve(
         workers=workers if not reload else None,
         reload=reload,
         log_level=settings.log_level,
+        log_config=None,
         access_log=False,
         http="httptools",
         loop="uvloop",
@@ -97,17 +104,24 @@ def models(url: ServerUrl = "http://127.0.0.1:8000", api_key: ApiKey = None) -> 
         raise _fail(f"cannot reach {url}: {type(exc).__name__}") from None
     if response.status_code != 200:
         raise _fail(_error_message(response))
-    table = Table("model", "tier", "aliases", "backend", "target", "healthy")
+    table = Table("model", "tier", "aliases", "backend", "target", "state", "healthy")
+    colours = {"closed": "green", "half-open": "yellow", "open": "red"}
     for card in response.json()["data"]:
         extension = card.get("uait", {})
-        for deployment in extension.get("deployments", []):
+        aliases = ", ".join(extension.get("aliases", []))
+        deployments = extension.get("deployments", [])
+        if not deployments:  # `auto` picks a model per request
+            table.add_row(card["id"], extension.get("tier", ""), aliases, "", "", "", "")
+        for deployment in deployments:
             healthy = "[green]yes[/green]" if deployment["healthy"] else "[red]no[/red]"
+            state = deployment.get("state", "closed")
             table.add_row(
                 card["id"],
                 extension.get("tier", ""),
-                ", ".join(extension.get("aliases", [])),
+                aliases,
                 deployment["backend"],
                 deployment["target"],
+                f"[{colours.get(state, 'white')}]{state}[/]",
                 healthy,
             )
     console.print(table)

@@ -11,6 +11,7 @@ import logging
 import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,10 +33,23 @@ _HTTP_TYPES = {
 }
 
 
+def _trace_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
 def error_body(path: str, status: int, message: str, error_type: str, code: str) -> bytes:
+    """The error in the route family's shape, with the trace id to find it in the traces."""
+    trace_id = _trace_id()
     if path.startswith("/api/"):
-        return orjson.dumps({"error": message})
-    return orjson.dumps({"error": {"message": message, "type": error_type, "code": code}})
+        ollama: dict[str, str] = {"error": message}
+        if trace_id:
+            ollama["trace_id"] = trace_id
+        return orjson.dumps(ollama)
+    error = {"message": message, "type": error_type, "code": code}
+    if trace_id:
+        error["trace_id"] = trace_id
+    return orjson.dumps({"error": error})
 
 
 def error_response(
@@ -56,6 +70,11 @@ def error_response(
 async def _uait_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UAITError)
     retry_after = getattr(exc, "retry_after", None)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None and exc.status_code == 401:
+        metrics.auth_failures.labels(exc.code).inc()
+    if metrics is not None and exc.status_code == 429:
+        metrics.rate_limited.labels(exc.code).inc()
     return error_response(
         request.url.path, exc.status_code, exc.message, exc.error_type, exc.code, retry_after
     )

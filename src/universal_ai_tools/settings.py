@@ -98,6 +98,12 @@ class RoutingSettings(BaseModel):
     auto_model: str | None = "auto"  # the name of the complexity router; None: off
 
 
+class ObservabilitySettings(BaseModel):
+    metrics_public: bool = False  # otherwise /metrics needs an admin's credential
+    trace_content: bool = False  # prompts and answers in spans
+    log_json: bool | None = None  # None: JSON unless the output is a terminal
+
+
 class BackendConfig(BaseModel):
     name: str = Field(min_length=1)
     kind: BackendKind
@@ -168,6 +174,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     backends: list[BackendConfig] = Field(default_factory=list)

@@ -324,10 +324,10 @@ def assert_error_shape(response: httpx.Response, status: int, path: str) -> str:
     assert response.status_code == status, (path, response.status_code, response.text)
     body = response.json()
     if path.startswith("/api/"):
-        assert set(body) == {"error"} and isinstance(body["error"], str), (path, body)
+        assert set(body) - {"trace_id"} == {"error"} and isinstance(body["error"], str), (path, body)
         return str(body["error"])
     assert set(body) == {"error"}, (path, body)
-    assert set(body["error"]) == {"message", "type", "code"}, (path, body)
+    assert set(body["error"]) - {"trace_id"} == {"message", "type", "code"}, (path, body)
     assert all(isinstance(value, str) and value for value in body["error"].values()), body
     return str(body["error"]["message"])
 

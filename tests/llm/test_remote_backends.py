@@ -58,7 +58,7 @@ def remote_server(
 def test_models_list_every_backend(remote_server: LiveServer) -> None:
     client = openai.OpenAI(base_url=f"{remote_server.url}/v1", api_key=remote_server.key)
     models = {m.id: m for m in client.models.list()}
-    assert set(models) == {"smollm2", "all-minilm", "llama3", "gpt"}
+    assert set(models) == {"smollm2", "all-minilm", "llama3", "gpt", "auto"}
     extension = models["llama3"].model_extra["uait"]  # type: ignore[index]
     assert extension["tier"] == "strong" and extension["aliases"] == ["big"]
     assert extension["deployments"] == [

@@ -9,7 +9,7 @@ settings say so, since their answers are meant to differ.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -38,17 +38,30 @@ class Lookup:
 
 class ResponseCache:
     def __init__(
-        self, store: CacheStore, embedder: TextEmbedder | None, settings: CacheSettings
+        self,
+        store: CacheStore,
+        embedder: TextEmbedder | None,
+        settings: CacheSettings,
+        on_lookup: Callable[[CacheStatus], None] | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.on_lookup = on_lookup  # counts results (metrics)
 
     def _cacheable(self, request: ChatRequest) -> bool:
         sampled = request.temperature is None or request.temperature > 0
         return self.settings.enabled and (not sampled or self.settings.cache_sampled_requests)
 
     async def lookup(
+        self, org_id: str, model: str, request: ChatRequest, cache_control: str | None
+    ) -> Lookup:
+        found = await self._lookup(org_id, model, request, cache_control)
+        if self.on_lookup is not None:
+            self.on_lookup(found.status)
+        return found
+
+    async def _lookup(
         self, org_id: str, model: str, request: ChatRequest, cache_control: str | None
     ) -> Lookup:
         directives = {d.strip().lower() for d in (cache_control or "").split(",")}

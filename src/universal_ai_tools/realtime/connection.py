@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,8 +21,15 @@ SLOW_CONSUMER = 4001
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, principal: Principal, max_queue: int) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        max_queue: int,
+        on_send: Callable[[], None] | None = None,
+    ) -> None:
         self.id = new_id()
+        self.on_send = on_send
         self.websocket = websocket
         self.principal = principal
         self.rooms: set[str] = set()
@@ -51,6 +59,9 @@ class Connection:
             self._queue.put_nowait(orjson.dumps(event))
         except asyncio.QueueFull:
             self.close(SLOW_CONSUMER)
+            return
+        if self.on_send is not None:
+            self.on_send()
 
     def begin_replay(self, room: str) -> None:
         """Hold live events of a room while the missed ones are sent."""

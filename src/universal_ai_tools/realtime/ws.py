@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,16 +99,24 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     if websocket.client_state == WebSocketState.CONNECTING:
         await websocket.accept()
-    connection = Connection(websocket, principal, settings.max_queue)
+    metrics = websocket.app.state.metrics
+    connection = Connection(
+        websocket,
+        principal,
+        settings.max_queue,
+        on_send=metrics.ws_messages.labels("out").inc,
+    )
     connection.start()
+    metrics.ws_connections.inc()
     realtime.hub.connect(connection)
-    session = Session(realtime, connection)
+    session = Session(realtime, connection, on_receive=metrics.ws_messages.labels("in").inc)
     connection.send({"type": "ready", "user_id": principal.user_id, "connection_id": connection.id})
     if principal.device_id:
         await session.device_status("online")
     try:
         await session.serve()
     finally:
+        metrics.ws_connections.dec()
         await realtime.hub.disconnect(connection)
         if principal.device_id:
             await session.device_status("offline")
@@ -117,7 +126,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 class Session:
     """Reads one client's frames and acts on them."""
 
-    def __init__(self, realtime: Realtime, connection: Connection) -> None:
+    def __init__(
+        self, realtime: Realtime, connection: Connection, on_receive: Callable[[], None]
+    ) -> None:
+        self.on_receive = on_receive
         self.realtime = realtime
         self.connection = connection
         self.principal = connection.principal
@@ -140,6 +152,7 @@ class Session:
                 return
             if message["type"] == "websocket.disconnect":
                 return
+            self.on_receive()
             raw = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
             if len(raw.encode()) > self.realtime.settings.max_frame_bytes:
                 self.error(
