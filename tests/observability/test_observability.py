@@ -50,11 +50,11 @@ def test_metrics_count_what_happened(live_server: LiveServer) -> None:
     bad = httpx.post(f"{live_server.url}/auth/login", json={"email": OWNER_EMAIL, "password": "no"})
     assert bad.status_code == 401
 
+    login_body = {"email": OWNER_EMAIL, "password": OWNER_PASSWORD}
+    token = http.post("/auth/login", json=login_body).json()["access_token"]
+    room = http.post("/rooms", json={"name": "m"}).json()["id"]
+
     async def one_ws_message() -> None:
-        token = http.post(
-            "/auth/login", json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD}
-        ).json()["access_token"]
-        room = http.post("/rooms", json={"name": "m"}).json()["id"]
         client = await ws_client(live_server, token)
         await client.join(room)
         await client.send(type="message", room=room, content="hello", client_id="1")
