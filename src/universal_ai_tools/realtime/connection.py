@@ -33,8 +33,9 @@ class Connection:
         self.websocket = websocket
         self.principal = principal
         self.rooms: set[str] = set()
+        self.roles: dict[str, str] = {}  # room -> role at join (a removal also leaves)
         self.status = "online"
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=max_queue)
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=max_queue)
         self._replaying: dict[str, list[dict[str, Any]]] = {}
         self.closed = False
         self.close_code: int | None = None
@@ -47,8 +48,11 @@ class Connection:
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write())
 
-    def send(self, event: dict[str, Any]) -> None:
-        """Queue an event for this client, at once; overflow closes the connection."""
+    def send(self, event: dict[str, Any], encoded: str | None = None) -> None:
+        """Queue an event for this client, at once; overflow closes the connection.
+
+        `encoded` is the event already serialized (a room event is encoded once for all
+        of its receivers)."""
         if self.closed:
             return
         room = event.get("room")
@@ -56,7 +60,7 @@ class Connection:
             self._replaying[room].append(event)
             return
         try:
-            self._queue.put_nowait(orjson.dumps(event))
+            self._queue.put_nowait(encoded if encoded is not None else orjson.dumps(event).decode())
         except asyncio.QueueFull:
             self.close(SLOW_CONSUMER)
             return
@@ -103,7 +107,7 @@ class Connection:
             if item is None:
                 return
             try:
-                await self.websocket.send_text(item.decode())
+                await self.websocket.send_text(item)
             except Exception:  # the client is gone; the reader notices and cleans up
                 self.closed = True
                 return

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from universal_ai_tools.realtime.bus import Event, EventBus, Listener, room_channel, user_channel
 from universal_ai_tools.realtime.connection import Connection
 
@@ -87,11 +89,16 @@ class Hub:
                 users[str(event["user_id"])] = str(event["status"])
         if event.get("type") == "member.removed":
             await self._remove_member(room, str(event["user_id"]))
+        if event.get("type") == "member.updated":  # a new room role applies at once
+            for connection in self._by_room.get(room, ()):
+                if connection.user_id == event["user_id"]:
+                    connection.roles[room] = str(event["role"])
         origin = event.get("origin")
         public = {k: v for k, v in event.items() if k != "origin"}
+        encoded = orjson.dumps(public).decode()  # once, whatever the number of receivers
         for connection in list(self._by_room.get(room, ())):
             if origin is None or connection.id != origin:
-                connection.send(public)
+                connection.send(public, encoded)
 
     async def _remove_member(self, room: str, user_id: str) -> None:
         for connection in [c for c in self._by_room.get(room, ()) if c.user_id == user_id]:

@@ -7,6 +7,7 @@ transaction), so sequence numbers have no gaps and are never reused.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -49,6 +50,9 @@ class RoomService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
         self.sessions = sessions
         self.bus = bus
+        # Numbering and publishing happen under one lock per room, so events leave this
+        # process in `seq` order.
+        self._order: dict[str, asyncio.Lock] = {}
 
     async def create(
         self,
@@ -154,6 +158,8 @@ class RoomService:
             else:
                 member.role = role
         await self.bus.publish(user_channel(user_id), {"type": "room.invited", "room": room_id})
+        event = {"type": "member.updated", "room": room_id, "user_id": user_id, "role": role}
+        await self.bus.publish(room_channel(room_id), event)
         return member
 
     async def remove_member(self, actor: Principal, room_id: str, user_id: str) -> None:
@@ -209,7 +215,21 @@ class RoomService:
         file_id: str | None = None,
     ) -> Posted:
         """Store and number a message, then publish it; a resend with the same client_id
-        returns the stored message and publishes it again (the sender's acknowledgement)."""
+        returns the stored message (the caller acknowledges it to the sender)."""
+        lock = self._order.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            return await self._post(room_id, content, user_id, agent_id, client_id, kind, file_id)
+
+    async def _post(
+        self,
+        room_id: str,
+        content: str,
+        user_id: str | None,
+        agent_id: str | None,
+        client_id: str | None,
+        kind: str,
+        file_id: str | None,
+    ) -> Posted:
         async with self.sessions.begin() as session:
             if client_id is not None and user_id is not None:
                 existing = await session.scalar(

@@ -209,7 +209,8 @@ class Session:
     async def join(self, frame: dict[str, Any]) -> None:
         room = self._room(frame)
         rooms = self.realtime.rooms
-        await rooms.membership(self.principal, room)  # 404 for non-members
+        _, member = await rooms.membership(self.principal, room)  # 404 for non-members
+        self.connection.roles[room] = member.role
         since = frame.get("since")
         if since is not None and (not isinstance(since, int) or since < 0):
             raise ProtocolError("invalid_frame", "`since` must be a sequence number")
@@ -242,8 +243,7 @@ class Session:
             raise ProtocolError(
                 "invalid_message", "`client_id` must be a string of 64 characters at most"
             )
-        _, member = await self.realtime.rooms.membership(self.principal, room)
-        if member.role == "read-only" or not self.principal.at_least("member"):
+        if self.connection.roles.get(room) == "read-only" or not self.principal.at_least("member"):
             raise ProtocolError("forbidden", "you may read this room but not write to it")
         posted = await self.realtime.rooms.post(
             room, content, user_id=self.principal.user_id, client_id=client_id
