@@ -31,7 +31,7 @@ from universal_ai_tools.conversations.service import ConversationService
 from universal_ai_tools.conversations.turns import Conversations
 from universal_ai_tools.db import migrate
 from universal_ai_tools.db.engine import create_engine, probe_engine, session_factory
-from universal_ai_tools.edge import BodySizeLimit, install_error_handlers
+from universal_ai_tools.edge import BodySizeLimit, JsonByDefault, install_error_handlers
 from universal_ai_tools.limits.memory import MemoryCounterStore
 from universal_ai_tools.llm import embeddings_api, ollama_api, openai_api
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
@@ -88,6 +88,10 @@ def create_app(
         embedded_provider = registry.providers.get(EMBEDDED_BACKEND)
         if embedded_provider is not None and hasattr(embedded_provider, "queue_depth"):
             metrics.embedded_queue.set_function(lambda: embedded_provider.queue_depth)
+        for backend_name in registry.providers:  # read at each scrape
+            metrics.breaker_state.labels(backend_name).set_function(
+                registry.breaker_reader(backend_name)
+            )
         embedded = registry.providers.get(EMBEDDED_BACKEND)
         app.state.embedder = getattr(embedded, "embeddings", None)
         app.state.memory = memory = MemoryService(sessions, app.state.embedder)
@@ -156,6 +160,7 @@ def create_app(
     app.include_router(realtime_router.router)
     app.include_router(ws.router)
     _add_schema_routes(app)
+    app.add_middleware(JsonByDefault)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, tracer=app.state.tracer)
     return app

@@ -91,3 +91,11 @@ def test_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("UAIT_CONFIG", "/nonexistent/uait.toml")
     with pytest.raises(ConfigError):
         load_settings()
+
+
+async def test_curl_style_bodies_are_read_as_json(anon) -> None:  # type: ignore[no-untyped-def]
+    body = b'{"email": "owner@example.com", "password": "owner-password-123"}'
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
+    response = await anon.post("/auth/login", content=body, headers=form)
+    assert response.status_code == 200
+    assert (await anon.post("/auth/login", content=body)).status_code == 200

@@ -1,7 +1,8 @@
 """Looks requests up in the cache and remembers answers worth keeping.
 
 Layers: an exact hit (same context, same normalized last user turn), then a semantic
-hit (same context, the nearest earlier prompt above the similarity threshold). Requests
+hit (same context, the nearest earlier prompt above the similarity threshold, and the
+lexical guard of `guard.py` agreeing: same numbers, negations and word order). Requests
 that sample (temperature above 0, or the backend's default) are not cached unless the
 settings say so, since their answers are meant to differ.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from universal_ai_tools.cache.entries import CacheEntry, CacheKey, Vector, cache_key
+from universal_ai_tools.cache.guard import compatible
 from universal_ai_tools.cache.store import CacheStore
 from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult, Usage
 from universal_ai_tools.settings import CacheSettings
@@ -77,7 +79,7 @@ class ResponseCache:
         if self.embedder is not None and self.settings.semantic:
             vector = await self.embedder.embed_one(key.prompt)
             found = await self.store.nearest(key.scope, vector, self.settings.similarity_threshold)
-            if found is not None:
+            if found is not None and compatible(found[0].prompt, key.prompt):
                 entry, similarity = found
                 return Lookup("semantic-hit", key, entry, vector, similarity)
         return Lookup("miss", key=key, vector=vector, storable=True)
