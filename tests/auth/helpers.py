@@ -324,7 +324,10 @@ def assert_error_shape(response: httpx.Response, status: int, path: str) -> str:
     assert response.status_code == status, (path, response.status_code, response.text)
     body = response.json()
     if path.startswith("/api/"):
-        assert set(body) - {"trace_id"} == {"error"} and isinstance(body["error"], str), (path, body)
+        assert set(body) - {"trace_id"} == {"error"} and isinstance(body["error"], str), (
+            path,
+            body,
+        )
         return str(body["error"])
     assert set(body) == {"error"}, (path, body)
     assert set(body["error"]) - {"trace_id"} == {"message", "type", "code"}, (path, body)

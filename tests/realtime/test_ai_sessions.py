@@ -30,7 +30,7 @@ def agent(server: LiveServer, token: str, name: str, prompt: str, tokens: int = 
 
 
 def test_mention_streams_to_every_member(live_server: LiveServer) -> None:
-    ann_id, ann = make_user(live_server, "ann@example.com")
+    _, ann = make_user(live_server, "ann@example.com")
     bob_id, bob = make_user(live_server, "bob@example.com")
     cat_id, cat = make_user(live_server, "cat@example.com")
     helper = agent(live_server, ann, "helper", "You are a helpful assistant.")
