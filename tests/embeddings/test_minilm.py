@@ -16,6 +16,7 @@ import pytest
 
 from universal_ai_tools.embeddings import MiniLMEmbedder, default_model_dir
 from universal_ai_tools.embeddings.minilm import plan_batches
+from universal_ai_tools.settings import ConfigError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "minilm_reference.json"
 
@@ -100,6 +101,11 @@ def test_count_tokens(embedder: MiniLMEmbedder, reference: dict[str, Any]) -> No
     assert embedder.count_tokens(["", "word " * 1000]) == [2, 256]
     texts = [case["text"] for case in reference["cases"]]
     assert embedder.count_tokens(texts) == [case["tokens"] for case in reference["cases"]]
+
+
+def test_missing_model_files_are_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config\.json"):
+        MiniLMEmbedder(tmp_path)
 
 
 def test_max_tokens_truncates_earlier() -> None:

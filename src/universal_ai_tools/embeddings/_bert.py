@@ -1,10 +1,13 @@
 """A BERT encoder forward pass in NumPy, laid out for speed on a small CPU.
 
-At load the weights are transposed once (so every dense layer is `x @ w`), the query,
-key and value projections are fused into one (384, 1152) matrix and the attention scale
-1/sqrt(64) = 0.125 is folded into the query part (a power of two, so exact). Activations
-stay 2-D (tokens, width) for the dense layers, so each is one BLAS call; attention runs
-on (batch, heads, seq, head_dim) views without copies. GELU is BERT's exact (erf) form.
+Activations are kept feature-major, (hidden, tokens), and the weights in PyTorch's
+(out, in) layout, so every dense layer is one BLAS call `w @ x`: measured here, that is
+1.2-1.7x faster than `x @ w.T` for the few tokens of a short text (the big matrix is the
+left operand) and no slower for large batches. At load the query, key and value
+projections are fused into one (1152, 384) matrix, with the attention scale 1/sqrt(64) =
+0.125 folded into the query rows (a power of two, so exact), and biases and LayerNorm
+parameters become columns that broadcast. Attention runs on strided views of the fused
+projection without copies. GELU is BERT's exact (erf) form.
 """
 
 from __future__ import annotations
@@ -53,16 +56,21 @@ def _gelu_block(x: Floats) -> None:
     x -= h
 
 
-def gelu_(x: Floats) -> None:
-    """In place on a 2-D array: BERT's exact (erf) GELU, to about 1e-7 absolute."""
+def gelu_(x: Floats, bias: Floats) -> None:
+    """In place on (features, tokens), C-contiguous: GELU(x + bias), error < 1.5e-7 * |x|.
+
+    The bias is added block by block too, while the block is in cache.
+    """
     rows = max(1, _GELU_BLOCK // x.shape[1])
     for start in range(0, x.shape[0], rows):
-        _gelu_block(x[start : start + rows])
+        block = x[start : start + rows]
+        block += bias[start : start + rows]
+        _gelu_block(block)
 
 
 @dataclass(frozen=True, slots=True)
 class Layer:
-    qkv_w: Floats  # (hidden, 3 * hidden), query columns pre-scaled
+    qkv_w: Floats  # (3 * hidden, hidden), query rows pre-scaled; biases are (n, 1)
     qkv_b: Floats
     attn_out_w: Floats
     attn_out_b: Floats
@@ -104,9 +112,9 @@ class Bert:
         def get(name: str) -> Floats:
             return np.ascontiguousarray(tensors[name], dtype=np.float32)
 
-        def dense_t(name: str) -> Floats:
-            """torch Linear stores (out, in); keep (in, out) so a layer is x @ w."""
-            return np.ascontiguousarray(get(name).T)
+        def column(name: str) -> Floats:
+            """Biases and LayerNorm parameters, shaped to broadcast over (n, tokens)."""
+            return get(name)[:, None]
 
         heads = int(config["num_attention_heads"])
         scale = np.float32(1.0 / np.sqrt(int(config["hidden_size"]) // heads))
@@ -116,89 +124,89 @@ class Bert:
             a = p + "attention.self."
             layers.append(
                 Layer(
-                    qkv_w=np.ascontiguousarray(
-                        np.concatenate(
-                            [
-                                dense_t(a + "query.weight") * scale,
-                                dense_t(a + "key.weight"),
-                                dense_t(a + "value.weight"),
-                            ],
-                            axis=1,
-                        )
+                    qkv_w=np.concatenate(
+                        [
+                            get(a + "query.weight") * scale,
+                            get(a + "key.weight"),
+                            get(a + "value.weight"),
+                        ]
                     ),
                     qkv_b=np.concatenate(
                         [get(a + "query.bias") * scale, get(a + "key.bias"), get(a + "value.bias")]
-                    ),
-                    attn_out_w=dense_t(p + "attention.output.dense.weight"),
-                    attn_out_b=get(p + "attention.output.dense.bias"),
-                    attn_norm_w=get(p + "attention.output.LayerNorm.weight"),
-                    attn_norm_b=get(p + "attention.output.LayerNorm.bias"),
-                    ffn_in_w=dense_t(p + "intermediate.dense.weight"),
-                    ffn_in_b=get(p + "intermediate.dense.bias"),
-                    ffn_out_w=dense_t(p + "output.dense.weight"),
-                    ffn_out_b=get(p + "output.dense.bias"),
-                    ffn_norm_w=get(p + "output.LayerNorm.weight"),
-                    ffn_norm_b=get(p + "output.LayerNorm.bias"),
+                    )[:, None],
+                    attn_out_w=get(p + "attention.output.dense.weight"),
+                    attn_out_b=column(p + "attention.output.dense.bias"),
+                    attn_norm_w=column(p + "attention.output.LayerNorm.weight"),
+                    attn_norm_b=column(p + "attention.output.LayerNorm.bias"),
+                    ffn_in_w=get(p + "intermediate.dense.weight"),
+                    ffn_in_b=column(p + "intermediate.dense.bias"),
+                    ffn_out_w=get(p + "output.dense.weight"),
+                    ffn_out_b=column(p + "output.dense.bias"),
+                    ffn_norm_w=column(p + "output.LayerNorm.weight"),
+                    ffn_norm_b=column(p + "output.LayerNorm.bias"),
                 )
             )
         return cls(
             word=get("embeddings.word_embeddings.weight"),
             position_type=get("embeddings.position_embeddings.weight")
             + get("embeddings.token_type_embeddings.weight")[0],
-            norm_w=get("embeddings.LayerNorm.weight"),
-            norm_b=get("embeddings.LayerNorm.bias"),
+            norm_w=column("embeddings.LayerNorm.weight"),
+            norm_b=column("embeddings.LayerNorm.bias"),
             layers=tuple(layers),
             heads=heads,
             eps=float(config["layer_norm_eps"]),
         )
 
     def _norm(self, x: Floats, w: Floats, b: Floats) -> Floats:
-        """LayerNorm over the last axis; overwrites and returns x. Row means by BLAS."""
-        mean_weights = np.full(x.shape[1], 1.0 / x.shape[1], dtype=np.float32)
-        x -= (x @ mean_weights)[:, None]
-        scale = np.einsum("ij,ij->i", x, x)
-        scale *= np.float32(1.0 / x.shape[1])
+        """LayerNorm of each token, a column of x; overwrites and returns x."""
+        mean_weights = np.full((1, x.shape[0]), 1.0 / x.shape[0], dtype=np.float32)
+        x -= mean_weights @ x
+        scale = mean_weights @ np.square(x)
         scale += np.float32(self.eps)
         np.sqrt(scale, out=scale)
         np.reciprocal(scale, out=scale)
-        x *= scale[:, None]
+        x *= scale
         x *= w
         x += b
         return x
 
     def forward(self, ids: NDArray[np.int64], mask: NDArray[np.bool_] | None) -> Floats:
-        """Last hidden states (batch, seq, hidden) of token ids (batch, seq).
+        """Last hidden states (batch, seq, hidden), a strided view, of ids (batch, seq).
 
         `mask` marks real tokens; None means the batch has no padding.
         """
         batch, seq = ids.shape
-        hidden, heads = self.hidden, self.heads
+        hidden, heads, tokens = self.hidden, self.heads, ids.size
         x = self.word[ids]  # a fresh (batch, seq, hidden) array
         x += self.position_type[:seq]
-        x = self._norm(x.reshape(batch * seq, hidden), self.norm_w, self.norm_b)
+        x = self._norm(np.ascontiguousarray(x.reshape(tokens, hidden).T), self.norm_w, self.norm_b)
         bias = None
         if mask is not None:  # padded keys get -1e9, so softmax gives them exactly 0
-            bias = np.where(mask, np.float32(0.0), np.float32(-1e9))[:, None, None, :]
+            bias = np.where(mask, np.float32(0.0), np.float32(-1e9))[:, None, :, None]
         for layer in self.layers:
-            qkv: Floats = x @ layer.qkv_w
+            qkv: Floats = layer.qkv_w @ x
             qkv += layer.qkv_b
-            qkv4 = qkv.reshape(batch, seq, 3, heads, hidden // heads).transpose(2, 0, 3, 1, 4)
-            scores: Floats = qkv4[0] @ qkv4[1].transpose(0, 1, 3, 2)  # (batch, heads, seq, seq)
+            # (3, heads, head_dim, batch, seq) -> q, k, v as (batch, heads, head_dim, seq)
+            q, k, v = qkv.reshape(3, heads, hidden // heads, batch, seq).transpose(0, 3, 1, 2, 4)
+            # Scores are (batch, heads, key, query): softmax over keys then reduces over a
+            # middle axis (faster in NumPy than over a short last one) and v @ scores
+            # gives the context (batch, heads, head_dim, query) directly.
+            scores: Floats = k.transpose(0, 1, 3, 2) @ q
             if bias is not None:
                 scores += bias
-            scores -= scores.max(axis=-1, keepdims=True)
+            scores -= scores.max(axis=2, keepdims=True)
             np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ qkv4[2]).transpose(0, 2, 1, 3).reshape(batch * seq, hidden)
-            h: Floats = context @ layer.attn_out_w
+            scores /= scores.sum(axis=2, keepdims=True)
+            context = v @ scores
+            context = context.transpose(1, 2, 0, 3).reshape(hidden, tokens)
+            h: Floats = layer.attn_out_w @ context
             h += layer.attn_out_b
             h += x
             x = self._norm(h, layer.attn_norm_w, layer.attn_norm_b)
-            inner: Floats = x @ layer.ffn_in_w
-            inner += layer.ffn_in_b
-            gelu_(inner)
-            h = inner @ layer.ffn_out_w
+            inner: Floats = layer.ffn_in_w @ x
+            gelu_(inner, layer.ffn_in_b)
+            h = layer.ffn_out_w @ inner
             h += layer.ffn_out_b
             h += x
             x = self._norm(h, layer.ffn_norm_w, layer.ffn_norm_b)
-        return x.reshape(batch, seq, hidden)
+        return x.reshape(hidden, batch, seq).transpose(1, 2, 0)

@@ -27,6 +27,27 @@ MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 # Padded tokens per forward pass. It bounds the attention scores (batch, 12, seq, seq):
 # 4096 tokens of 256 are 16 sequences, 50 MB of scores; short texts go 100s at a time.
 _BATCH_TOKENS = 4096
+# Padding a batch may carry before it is cut: a forward pass costs about as much as 20-30
+# more tokens (weights streamed from memory, Python overhead), so a little padding is
+# cheaper than another pass, and a lot is not.
+_PAD_SLACK = 32
+
+
+def plan_batches(lengths: Sequence[int]) -> list[list[int]]:
+    """Indices of texts grouped into forward passes: by length, little padding in each."""
+    batches: list[list[int]] = []
+    real = 0  # tokens in the last batch
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if batches:  # sorted ascending, so the newcomer is the last batch's longest
+            padded = (len(batches[-1]) + 1) * lengths[i]
+            grown = real + lengths[i]
+            if padded <= _BATCH_TOKENS and padded - grown <= _PAD_SLACK + grown // 8:
+                batches[-1].append(i)
+                real = grown
+                continue
+        batches.append([i])
+        real = lengths[i]
+    return batches
 
 
 def default_model_dir() -> Path:
@@ -77,42 +98,30 @@ class MiniLMEmbedder:
         return self._max_tokens
 
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        if len(texts) == 1:  # encode_batch costs a thread-pool round trip
-            return [self._tokenizer.encode(texts[0]).ids]
+        if isinstance(texts, str):  # a str is a Sequence[str] too: one vector per letter
+            raise TypeError("pass a list of texts, not a single str")
+        if len(texts) <= 1:  # encode_batch costs a thread-pool round trip
+            return [self._tokenizer.encode(text).ids for text in texts]
         return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces the model reads per text: [CLS] and [SEP] included, after truncation."""
-        if not texts:
-            return []
         return [len(ids) for ids in self._token_ids(texts)]
 
     def embed(self, texts: Sequence[str]) -> Floats:
         """Unit-length vectors, shape (len(texts), 384), float32, in input order.
 
-        Texts are sorted by length and run in batches padded to their longest member, so
-        a long text does not make every short one in a big request pay for its padding.
+        Texts are sorted by length and run in batches padded to their longest member
+        (`plan_batches`), so a long text does not make the short ones pay for padding.
         """
         return self.embed_with_counts(texts)[0]
 
     def embed_with_counts(self, texts: Sequence[str]) -> tuple[Floats, list[int]]:
         """`embed` and `count_tokens` together, tokenizing once (for usage reporting)."""
-        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        if not texts:
-            return out, []
         token_ids = self._token_ids(texts)
-        order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
-        start = 0
-        while start < len(order):
-            stop = start + 1  # sorted ascending: the batch's longest is its last member
-            while (
-                stop < len(order)
-                and (stop + 1 - start) * len(token_ids[order[stop]]) <= _BATCH_TOKENS
-            ):
-                stop += 1
-            chunk = order[start:stop]
-            out[chunk] = self._embed_batch([token_ids[i] for i in chunk])
-            start = stop
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for batch in plan_batches([len(ids) for ids in token_ids]):
+            out[batch] = self._embed_batch([token_ids[i] for i in batch])
         return out, [len(ids) for ids in token_ids]
 
     def _embed_batch(self, batch: list[list[int]]) -> Floats:

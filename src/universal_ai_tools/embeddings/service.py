@@ -90,4 +90,4 @@ class EmbeddingService:
                 start = end
 
     def _compute(self, texts: list[str]) -> tuple[Matrix, list[int]]:
-        return self.model.embed(texts), self.model.count_tokens(texts)
+        return self.model.embed_with_counts(texts)
