@@ -162,7 +162,8 @@ def create_app(
     _add_schema_routes(app)
     app.add_middleware(JsonByDefault)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(ObservabilityMiddleware, metrics=metrics, tracer=app.state.tracer)
+    if settings.observability.enabled:
+        app.add_middleware(ObservabilityMiddleware, metrics=metrics, tracer=app.state.tracer)
     return app
 
 

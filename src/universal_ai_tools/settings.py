@@ -100,6 +100,7 @@ class RoutingSettings(BaseModel):
 
 
 class ObservabilitySettings(BaseModel):
+    enabled: bool = True  # off: no request metrics, server spans or request ids (benchmarks)
     metrics_public: bool = False  # otherwise /metrics needs an admin's credential
     trace_content: bool = False  # prompts and answers in spans
     log_json: bool | None = None  # None: JSON unless the output is a terminal
