@@ -35,7 +35,13 @@ from common import (
 )
 
 # Add later benchmarks (e.g. "cache", "realtime") here, in the order they should run.
-BENCHMARKS: list[str] = ["gateway_overhead", "embedded_speed", "cache", "realtime"]
+BENCHMARKS: list[str] = [
+    "gateway_overhead",
+    "observability_cost",
+    "embedded_speed",
+    "cache",
+    "realtime",
+]
 
 
 def run_one(name: str) -> str:

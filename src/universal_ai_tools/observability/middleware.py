@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from contextvars import ContextVar
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -17,8 +18,16 @@ REQUEST_ID: ContextVar[str] = ContextVar("uait_request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+_TRACE_HEADERS = (b"traceparent", b"tracestate", b"x-request-id")
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    """Only the headers this middleware reads (decoding all of them costs on every request)."""
+    return {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in scope.get("headers", [])
+        if k in _TRACE_HEADERS
+    }
 
 
 class ObservabilityMiddleware:
@@ -26,6 +35,8 @@ class ObservabilityMiddleware:
         self.app = app
         self.metrics = metrics
         self.tracer = tracer
+        self._counters: dict[tuple[str, str, str], Any] = {}  # label lookups are not free
+        self._latencies: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,7 +49,7 @@ class ObservabilityMiddleware:
         method = scope["method"]
         started = time.perf_counter()
         status = 500
-        context = propagate.extract(headers)
+        context = propagate.extract(headers) if "traceparent" in headers else None
         with self.tracer.start_as_current_span(
             f"{method} {scope['path']}", context=context, kind=SpanKind.SERVER
         ) as span:
@@ -61,15 +72,24 @@ class ObservabilityMiddleware:
             finally:
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "unmatched"
-                span.update_name(f"{method} {template}")
-                span.set_attribute("http.request.method", method)
-                span.set_attribute("http.route", template)
-                span.set_attribute("http.response.status_code", status)
-                span.set_attribute("uait.request_id", request_id)
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
-                self.metrics.http_requests.labels(template, method, str(status)).inc()
-                self.metrics.http_latency.labels(template, method).observe(
-                    time.perf_counter() - started
-                )
+                if span.is_recording():
+                    span.update_name(f"{method} {template}")
+                    span.set_attribute("http.request.method", method)
+                    span.set_attribute("http.route", template)
+                    span.set_attribute("http.response.status_code", status)
+                    span.set_attribute("uait.request_id", request_id)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                self._count(template, method, status, time.perf_counter() - started)
                 REQUEST_ID.reset(token)
+
+    def _count(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, str(status))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.http_requests.labels(*key)
+        counter.inc()
+        latency = self._latencies.get(key[:2])
+        if latency is None:
+            latency = self._latencies[key[:2]] = self.metrics.http_latency.labels(route, method)
+        latency.observe(seconds)

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from universal_ai_tools import __version__
 
@@ -45,8 +46,12 @@ def build_tracer_provider(extra: SpanProcessor | None = None) -> TracerProvider:
             "service.version": __version__,
         }
     )
-    provider = TracerProvider(resource=resource)
     exporter = exporter_from_environment()
+    if exporter is None and extra is None and "OTEL_TRACES_SAMPLER" not in os.environ:
+        # Nothing would receive the spans: don't record them (trace ids still flow).
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    else:
+        provider = TracerProvider(resource=resource)
     if exporter is not None:
         provider.add_span_processor(
             SimpleSpanProcessor(exporter)
