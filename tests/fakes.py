@@ -20,6 +20,11 @@ class UpstreamBehaviour:
     fail_status: int | None = None
     stall_seconds: float = 0.0
     cut_after: int | None = None  # chunks sent before the connection is dropped
+    fail_times: int | None = None  # fail only the first N chat/embedding calls (None: all)
+    fail_message: str | None = None  # the error message (default "fake failure <status>")
+    retry_after: str | None = None  # a Retry-After header on failures
+    stall_times: int | None = None  # stall only the first N chat/embedding calls
+    chunk_delay: float = 0.0  # seconds between streamed chunks
 
 
 @dataclass
@@ -33,19 +38,35 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.behaviour = UpstreamBehaviour()
         self.calls: list[RecordedCall] = []
+        self.failed = 0  # failures answered so far (counted against `fail_times`)
+        self.stalled = 0  # stalls so far (counted against `stall_times`)
+
+    def chat_calls(self) -> list[RecordedCall]:
+        return [c for c in self.calls if c.path.endswith(("/chat/completions", "/api/chat"))]
 
     async def _record(self, request: web.Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json() if request.can_read_body else {}
         self.calls.append(RecordedCall(request.path, body, dict(request.headers)))
-        if self.behaviour.stall_seconds:
-            await asyncio.sleep(self.behaviour.stall_seconds)
+        behaviour = self.behaviour
+        if behaviour.stall_seconds and (
+            behaviour.stall_times is None or self.stalled < behaviour.stall_times
+        ):
+            self.stalled += 1
+            await asyncio.sleep(behaviour.stall_seconds)
         return body
 
-    def _failure(self) -> web.Response | None:
+    def _failure(self, *, counted: bool = False) -> web.Response | None:
         status = self.behaviour.fail_status
         if status is None:
             return None
-        return web.json_response({"error": {"message": f"fake failure {status}"}}, status=status)
+        if self.behaviour.fail_times is not None:
+            if self.failed >= self.behaviour.fail_times:
+                return None
+            if counted:
+                self.failed += 1
+        message = self.behaviour.fail_message or f"fake failure {status}"
+        headers = {"Retry-After": self.behaviour.retry_after} if self.behaviour.retry_after else {}
+        return web.json_response({"error": {"message": message}}, status=status, headers=headers)
 
     async def _stream(self, request: web.Request, lines: list[bytes], content_type: str) -> Any:
         response = web.StreamResponse(headers={"Content-Type": content_type})
@@ -56,8 +77,15 @@ class FakeUpstream:
                 request.transport.close()
                 return response
             await response.write(line)
+            if self.behaviour.chunk_delay:
+                await asyncio.sleep(self.behaviour.chunk_delay)
         await response.write_eof()
         return response
+
+    @staticmethod
+    def _vector(text: str) -> list[float]:
+        """A deterministic stand-in embedding: tells the tests which input a row is for."""
+        return [float(len(text)), float(sum(map(ord, text)) % 997), 1.0]
 
 
 class FakeOpenAI(FakeUpstream):
@@ -65,7 +93,22 @@ class FakeOpenAI(FakeUpstream):
         app = web.Application()
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
         return app
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        failure = self._failure(counted=True)
+        if failure is not None:
+            return failure
+        inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        data = [
+            {"object": "embedding", "index": i, "embedding": self._vector(text)}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(len(text.split()) for text in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return web.json_response({"object": "list", "data": data, "usage": usage})
 
     async def models(self, request: web.Request) -> web.Response:
         self.calls.append(RecordedCall(request.path, {}, dict(request.headers)))
@@ -75,7 +118,7 @@ class FakeOpenAI(FakeUpstream):
 
     async def chat(self, request: web.Request) -> Any:
         body = await self._record(request)
-        failure = self._failure()
+        failure = self._failure(counted=True)
         if failure is not None:
             return failure
         words = self.behaviour.words
@@ -110,7 +153,23 @@ class FakeOllama(FakeUpstream):
         app.router.add_get("/api/tags", self.tags)
         app.router.add_post("/api/chat", self.chat)
         app.router.add_post("/api/show", self.show)
+        app.router.add_post("/api/embed", self.embed)
         return app
+
+    async def embed(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        failure = self._failure(counted=True)
+        if failure is not None:
+            return failure
+        inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        count = sum(len(text.split()) for text in inputs)
+        return web.json_response(
+            {
+                "model": body["model"],
+                "embeddings": [self._vector(text) for text in inputs],
+                "prompt_eval_count": count,
+            }
+        )
 
     async def version(self, request: web.Request) -> web.Response:
         return self._failure() or web.json_response({"version": "0.9.0"})
@@ -127,7 +186,7 @@ class FakeOllama(FakeUpstream):
 
     async def chat(self, request: web.Request) -> Any:
         body = await self._record(request)
-        failure = self._failure()
+        failure = self._failure(counted=True)
         if failure is not None:
             return failure
         words = self.behaviour.words

@@ -152,9 +152,8 @@ async def turn_response(ctx: TurnContext, plan: TurnPlan, stream: bool) -> Respo
             user_message=message_out(plan.user_message),
             message=message_out(message),
         )
-        return Response(
-            body.model_dump_json(), media_type="application/json", headers={CACHE_HEADER: status}
-        )
+        headers = {CACHE_HEADER: status, **plan.route.header(plan.request)}
+        return Response(body.model_dump_json(), media_type="application/json", headers=headers)
     deltas, status = await answer_stream(ctx, plan)
     return ChunkStreamResponse(
         _events(ctx, plan, deltas),
@@ -163,6 +162,7 @@ async def turn_response(ctx: TurnContext, plan: TurnPlan, stream: bool) -> Respo
             CACHE_HEADER: status,
             MESSAGE_HEADER: plan.assistant_id,
             "Cache-Control": "no-cache",
+            **plan.route.header(plan.request),
         },
     )
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from universal_ai_tools.cache.service import Lookup, ResponseCache, cached_result, replay
 from universal_ai_tools.llm.providers.base import Provider
+from universal_ai_tools.llm.resilience import current_tenant
 from universal_ai_tools.llm.streaming import cancel_on_disconnect, start_stream
 from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult
 
@@ -31,6 +32,9 @@ CacheDep = Annotated[ResponseCache, Depends(get_cache)]
 async def look_up(
     request: Request, cache: ResponseCache, org_id: str, model: str, chat: ChatRequest
 ) -> Lookup:
+    """The cache lookup every chat answer starts with; it also names the organization the
+    backend call is made for (the routing layer's fair queue serves organizations in turn)."""
+    current_tenant.set(org_id)
     return await cache.lookup(org_id, model, chat, request.headers.get("cache-control"))
 
 

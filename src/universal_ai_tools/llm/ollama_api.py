@@ -326,10 +326,12 @@ async def _answer(
 ) -> Response:
     started = time.perf_counter_ns()
     headers = turn_headers(turn)
+    route, chat_request = turn.route, turn.chat  # a conversation turn's plan has the same
     if turn.plan is not None:  # a stored conversation turn: stored and charged there
         charge: _Charge = _Charge(ctx, False)
         if not body.stream:
             result, _, status = await answer(ctx, turn.plan)
+            headers.update(route.header(chat_request))
             return _whole(body, piece, result, started, {**headers, CACHE_HEADER: status})
         deltas, status = await answer_stream(ctx, turn.plan)
     else:
@@ -340,12 +342,13 @@ async def _answer(
         if not body.stream:
             result = await complete(request, turn.route.provider, turn.chat, lookup, ctx.cache)
             await charge.record(result.usage)
-            return _whole(body, piece, result, started, {CACHE_HEADER: status})
+            headers.update(route.header(chat_request))
+            return _whole(body, piece, result, started, {**headers, CACHE_HEADER: status})
         deltas = await complete_stream(request, turn.route.provider, turn.chat, lookup, ctx.cache)
     return ChunkStreamResponse(
         _ndjson(deltas, body.model, piece, started, charge),
         media_type=NDJSON,
-        headers={**headers, CACHE_HEADER: status},
+        headers={**headers, CACHE_HEADER: status, **route.header(chat_request)},
     )
 
 

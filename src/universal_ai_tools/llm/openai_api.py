@@ -64,21 +64,24 @@ async def list_models(principal: PrincipalDep, registry: RegistryDep) -> ModelLi
     health = await registry.backend_health()
     allowed = principal.allowed_models
     created = int(time.time())
+    models = [*registry.models.values(), *([registry.auto] if registry.auto else [])]
     cards = [
         ModelCard(
             id=model.name,
             created=created,
-            owned_by=model.deployments[0].backend,
+            owned_by=model.deployments[0].backend if model.deployments else "uait",
             uait=ModelExtension(
-                tier=model.tier,
+                tier=model.tier if model is not registry.auto else "auto",
                 aliases=model.aliases,
                 deployments=[
-                    DeploymentStatus(backend=d.backend, target=d.target, healthy=health[d.backend])
-                    for d in model.deployments
+                    DeploymentStatus(
+                        backend=d.backend, target=d.target, state=state, healthy=health[d.backend]
+                    )
+                    for d, state in registry.deployment_states(model)
                 ],
             ),
         )
-        for model in registry.models.values()
+        for model in models
         if allowed is None or any(registry.has(a) and registry.lookup(a) is model for a in allowed)
     ]
     return ModelList(data=cards)
@@ -126,19 +129,20 @@ async def chat_completions(
     chunk_header["model"] = body.model
     if turn is not None and turn.plan is not None:
         headers = turn_headers(turn)
+        plan = turn.plan
         if body.stream:
-            deltas, status = await answer_stream(ctx, turn.plan)
+            deltas, status = await answer_stream(ctx, plan)
+            headers.update({CACHE_HEADER: status, **plan.route.header(plan.request)})
             return ChunkStreamResponse(
                 sse_events(
                     deltas, chunk_header, include_usage, UsageMeter(principal, identity, False)
                 ),
                 media_type="text/event-stream",
-                headers={**SSE_HEADERS, **headers, CACHE_HEADER: status},
+                headers={**SSE_HEADERS, **headers},
             )
-        result, _, status = await answer(ctx, turn.plan)
-        return _completion(
-            body.model, completion_id, created, result, {**headers, CACHE_HEADER: status}
-        )
+        result, _, status = await answer(ctx, plan)
+        headers.update({CACHE_HEADER: status, **plan.route.header(plan.request)})
+        return _completion(body.model, completion_id, created, result, headers)
     if turn is None:
         model = await authorize_model_use(principal, identity, registry, body.model)
         route = registry.route(body.model)
@@ -154,12 +158,13 @@ async def chat_completions(
                 deltas, chunk_header, include_usage, UsageMeter(principal, identity, charge)
             ),
             media_type="text/event-stream",
-            headers={**SSE_HEADERS, CACHE_HEADER: lookup.status},
+            headers={**SSE_HEADERS, CACHE_HEADER: lookup.status, **route.header(chat)},
         )
     result = await complete(request, route.provider, chat, lookup, cache)
     if charge:
         await record_token_use(principal, identity, result.usage.total_tokens)
-    return _completion(body.model, completion_id, created, result, {CACHE_HEADER: lookup.status})
+    headers = {CACHE_HEADER: lookup.status, **route.header(chat)}
+    return _completion(body.model, completion_id, created, result, headers)
 
 
 def generation_of(body: ChatCompletionRequest) -> Generation:

@@ -17,7 +17,7 @@ from pathlib import Path
 from universal_ai_tools.embeddings.service import EmbeddingService
 from universal_ai_tools.errors import BackendUnavailable, BadRequest
 from universal_ai_tools.llm.hookspecs import hookimpl
-from universal_ai_tools.llm.providers.base import Provider, RegisterProvider
+from universal_ai_tools.llm.providers.base import BackendBusy, Provider, RegisterProvider
 from universal_ai_tools.llm.providers.llama_engine import GenerationJob, LlamaEngine
 from universal_ai_tools.llm.types import (
     ChatDelta,
@@ -117,7 +117,7 @@ class EmbeddedProvider:
         if self.engine is None or self._worker is None:
             raise BackendUnavailable("the embedded model is not loaded")
         if self._waiting >= self.settings.max_queue:
-            raise BackendUnavailable(
+            raise BackendBusy(
                 f"the embedded model is busy ({self._waiting} requests waiting); retry later"
             )
         loop = asyncio.get_running_loop()

@@ -10,6 +10,12 @@ import aiohttp
 import orjson
 
 from universal_ai_tools.errors import BackendClientError, BackendError, BackendUnavailable
+from universal_ai_tools.llm.providers.base import (
+    BackendServerError,
+    BackendTimeout,
+    BackendUnreachable,
+    RateLimited,
+)
 from universal_ai_tools.settings import BackendConfig
 
 
@@ -61,9 +67,11 @@ class HttpBackend:
                     await self._raise_for_status(response)
                 yield response
         except aiohttp.ClientConnectorError as exc:
-            raise BackendUnavailable(f"backend {self.name!r} is unreachable") from exc
+            raise BackendUnreachable(f"backend {self.name!r} is unreachable") from exc
         except TimeoutError as exc:
-            raise BackendUnavailable(f"backend {self.name!r} timed out") from exc
+            raise BackendTimeout(f"backend {self.name!r} timed out") from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise BackendUnreachable(f"backend {self.name!r} closed the connection") from exc
         except aiohttp.ClientPayloadError as exc:
             raise BackendError(f"backend {self.name!r} cut the response short") from exc
         except aiohttp.ClientError as exc:
@@ -88,11 +96,24 @@ class HttpBackend:
         status = response.status
         message = _error_message(await response.read()) or response.reason or "error"
         text = f"backend {self.name!r} answered {status}: {message}"
-        if status == 429 or status >= 500:
-            if status in (429, 503):
-                raise BackendUnavailable(text)
-            raise BackendError(text)
+        if status == 429:
+            raise RateLimited(text, retry_after=_retry_after(response.headers.get("Retry-After")))
+        if status == 503:
+            raise BackendUnavailable(text)
+        if status >= 500:
+            raise BackendServerError(text, status=status)
         raise BackendClientError(text, status_code=404 if status == 404 else 400)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (an HTTP date counts as absent: backends send seconds)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds)
 
 
 def _error_message(raw: bytes) -> str:
