@@ -41,6 +41,7 @@ BENCHMARKS: list[str] = [
     "embedded_speed",
     "cache",
     "realtime",
+    "routing",
 ]
 
 
