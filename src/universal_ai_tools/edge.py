@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from universal_ai_tools.auth.deps import presented_credential
 from universal_ai_tools.body import describe_validation_error
-from universal_ai_tools.errors import PayloadTooLarge, UAITError
+from universal_ai_tools.errors import PayloadTooLarge, UAITError, Unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,39 @@ def error_response(
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/ready",
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/logout",
+        "/auth/register",
+        "/auth/device/challenge",
+        "/auth/device/login",
+    }
+)
+
+
+async def _unauthenticated(request: Request) -> Unauthorized | None:
+    """Bodies are read before credentials are checked; a caller without valid credentials
+    learns nothing from a body error on a private route: it gets the 401 instead."""
+    if request.url.path in PUBLIC_PATHS or not hasattr(request.app.state, "identity"):
+        return None
+    credential = presented_credential(request)
+    if credential is None:
+        return Unauthorized("missing credentials: send `Authorization: Bearer <token>`")
+    try:
+        await request.app.state.identity.authenticator.authenticate(credential)
+    except Unauthorized as refused:
+        return refused
+    return None
+
+
 async def _uait_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UAITError)
+    if exc.status_code in (400, 413, 422):
+        exc = await _unauthenticated(request) or exc
     retry_after = getattr(exc, "retry_after", None)
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None and exc.status_code == 401:
@@ -92,6 +124,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError | ValidationError)
+    refused = await _unauthenticated(request)
+    if refused is not None:
+        return await _uait_error(request, refused)
     if isinstance(exc, ValidationError):
         message = describe_validation_error(exc)
     else:

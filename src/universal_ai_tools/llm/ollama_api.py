@@ -181,8 +181,8 @@ async def chat(
     ctx = TurnContext(request, principal, identity, registry, cache, feature)
     messages = [m.to_message() for m in body.messages]
     if not body.messages:  # Ollama's way to load a model: answer at once
-        if not body.model.startswith(AGENT_PREFIX):
-            registry.lookup(body.model)  # an unknown model is still a 404
+        if not body.model.startswith(AGENT_PREFIX):  # an unknown or forbidden model still fails
+            await authorize_model_use(principal, identity, registry, body.model)
         return _json(_final(body.model, {"message": _message("")}, None, "load"))
     turn = await prepare_api_turn(ctx, body.model, messages, _generation(body))
     if turn is None:
@@ -220,8 +220,8 @@ async def generate(
 ) -> Response:
     ctx = TurnContext(request, principal, identity, registry, cache, feature)
     if not body.prompt and not body.images:  # Ollama's way to load a model
-        if not body.model.startswith(AGENT_PREFIX):
-            registry.lookup(body.model)  # an unknown model is still a 404
+        if not body.model.startswith(AGENT_PREFIX):  # an unknown or forbidden model still fails
+            await authorize_model_use(principal, identity, registry, body.model)
         return _json(_final(body.model, {"response": ""}, None, "load"))
     messages = body.to_messages()
     turn = await prepare_api_turn(ctx, body.model, messages, _generation(body))
