@@ -39,6 +39,7 @@ from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.memory import router as memory_router
 from universal_ai_tools.memory.service import MemoryService
 from universal_ai_tools.observability import health
+from universal_ai_tools.observability.llm import LlmObserver
 from universal_ai_tools.observability.metrics import Metrics
 from universal_ai_tools.observability.middleware import ObservabilityMiddleware
 from universal_ai_tools.observability.tracing import build_tracer_provider, tracer_of
@@ -143,6 +144,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.tracer = tracer_of(tracer_provider)
+    app.state.llm_observer = LlmObserver(metrics, app.state.tracer)
     app.state.plugins = plugins
     app.state.registry = registry
     install_error_handlers(app)

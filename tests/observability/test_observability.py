@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, SettingsFactory, login
+from tests.fakes import FakeOpenAI
 from tests.realtime.helpers import ws_client
 from tests.servers import AiohttpServer, LiveServer
 from universal_ai_tools.app import create_app
@@ -46,7 +47,8 @@ def test_metrics_count_what_happened(live_server: LiveServer) -> None:
     }
     assert http.post("/v1/chat/completions", json=chat).status_code == 200
     assert http.post("/v1/chat/completions", json=chat).headers["x-uait-cache"] == "hit"
-    assert http.post("/v1/chat/completions", json={**chat, "stream": True}).status_code == 200
+    streamed = {**chat, "stream": True, "messages": [{"role": "user", "content": "Name a colour."}]}
+    assert http.post("/v1/chat/completions", json=streamed).status_code == 200
     bad = httpx.post(f"{live_server.url}/auth/login", json={"email": OWNER_EMAIL, "password": "no"})
     assert bad.status_code == 401
 
@@ -77,6 +79,10 @@ def test_metrics_count_what_happened(live_server: LiveServer) -> None:
         value(found, "uait_http_request_duration_seconds_count", route="/v1/chat/completions") == 3
     )
     assert ("uait_embedded_queue_depth", ()) in found
+    assert value(found, "uait_llm_requests_total", model="smollm2", outcome="ok") == 2
+    assert value(found, "uait_llm_tokens_total", model="smollm2", direction="output") > 0
+    assert value(found, "uait_llm_time_to_first_token_seconds_count", model="smollm2") == 2
+    assert value(found, "uait_llm_inter_token_seconds_count", model="smollm2") == 1
     names = {name for name, _ in found}
     assert not any("/v1/chat/completions?" in str(labels) for _, labels in found)
     assert "uait_ws_connections" in names
@@ -91,11 +97,25 @@ async def test_request_id_and_trace_id_on_errors(client: httpx.AsyncClient) -> N
     assert len(fresh.headers["x-request-id"]) == 32
 
 
-async def test_incoming_traceparent_continues_the_trace(make_settings: SettingsFactory) -> None:
+async def test_incoming_traceparent_continues_the_trace(
+    make_settings: SettingsFactory, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    fake, url = fake_openai
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = create_app(make_settings(), tracer_provider=provider)
+    toml = f"""
+[[backends]]
+name = "remote"
+kind = "openai"
+url = "{url}/v1"
+
+[[models]]
+name = "remote-model"
+backend = "remote"
+target = "gpt-fake"
+"""
+    app = create_app(make_settings(toml=toml), tracer_provider=provider)
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -104,7 +124,7 @@ async def test_incoming_traceparent_continues_the_trace(make_settings: SettingsF
             response = await http.post(
                 "/v1/chat/completions",
                 json={
-                    "model": "smollm2",
+                    "model": "remote-model",
                     "messages": [{"role": "user", "content": "Hi"}],
                     "max_tokens": 3,
                     "temperature": 0,
@@ -122,6 +142,26 @@ async def test_incoming_traceparent_continues_the_trace(make_settings: SettingsF
     assert len(server) == 1
     assert server[0].attributes["http.route"] == "/v1/chat/completions"
     assert format(server[0].parent.span_id, "016x") == "00f067aa0ba902b7"
+    by_name = {s.name: s for s in spans}
+    lookup, route, chat = (
+        by_name["cache.lookup"],
+        by_name["route remote-model"],
+        by_name["chat remote-model"],
+    )
+    assert lookup.parent.span_id == server[0].context.span_id
+    assert route.parent.span_id == server[0].context.span_id
+    assert chat.parent.span_id == route.context.span_id
+    assert lookup.attributes["uait.cache.result"] == "miss"
+    assert chat.attributes["gen_ai.operation.name"] == "chat"
+    assert chat.attributes["gen_ai.request.model"] == "remote-model"
+    assert chat.attributes["gen_ai.response.model"] == "remote-model"
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 7
+    assert chat.attributes["gen_ai.usage.output_tokens"] == 4
+    assert chat.attributes["uait.backend"] == "remote"
+    upstream = [c for c in fake.calls if c.path == "/v1/chat/completions"][-1]
+    traceparent = upstream.headers["traceparent"]
+    assert traceparent.split("-")[1] == trace_id  # the backend joins the same trace
+    assert "Hi" not in str(chat.attributes)  # no prompt text in spans
 
 
 def test_spans_reach_an_otlp_receiver(make_settings: SettingsFactory, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends
+from opentelemetry import trace
 from starlette.requests import Request
 
 from universal_ai_tools.cache.service import Lookup, ResponseCache, cached_result, replay
@@ -17,6 +18,7 @@ from universal_ai_tools.llm.providers.base import Provider
 from universal_ai_tools.llm.resilience import current_tenant
 from universal_ai_tools.llm.streaming import cancel_on_disconnect, start_stream
 from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult
+from universal_ai_tools.observability.llm import LlmObserver
 
 CACHE_HEADER = "X-UAIT-Cache"
 
@@ -35,7 +37,12 @@ async def look_up(
     """The cache lookup every chat answer starts with; it also names the organization the
     backend call is made for (the routing layer's fair queue serves organizations in turn)."""
     current_tenant.set(org_id)
-    return await cache.lookup(org_id, model, chat, request.headers.get("cache-control"))
+    tracer: trace.Tracer = request.app.state.tracer
+    with tracer.start_as_current_span("cache.lookup") as span:
+        found = await cache.lookup(org_id, model, chat, request.headers.get("cache-control"))
+        if span.is_recording():
+            span.set_attribute("uait.cache.result", found.status)
+    return found
 
 
 async def complete(
@@ -43,7 +50,11 @@ async def complete(
 ) -> ChatResult:
     if lookup.entry is not None:
         return cached_result(lookup.entry)
-    result = await cancel_on_disconnect(request, provider.chat(chat))
+    observer: LlmObserver = request.app.state.llm_observer
+    model = lookup.key.model if lookup.key is not None else chat.target
+    result = await observer.chat(
+        model, provider, chat, lambda: cancel_on_disconnect(request, provider.chat(chat))
+    )
     await cache.remember(lookup, result)
     return result
 
@@ -54,5 +65,12 @@ async def complete_stream(
     """The answer's deltas; the backend is asked only on a cache miss."""
     if lookup.entry is not None:
         return replay(lookup.entry)
-    deltas = await cancel_on_disconnect(request, start_stream(provider.stream_chat(chat)))
+    observer: LlmObserver = request.app.state.llm_observer
+    model = lookup.key.model if lookup.key is not None else chat.target
+    deltas = await observer.open_stream(
+        model,
+        provider,
+        chat,
+        lambda: cancel_on_disconnect(request, start_stream(provider.stream_chat(chat))),
+    )
     return cache.recording(lookup, deltas)

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from opentelemetry import propagate
 
 from universal_ai_tools.errors import BackendClientError, BackendError, BackendUnavailable
 from universal_ai_tools.llm.providers.base import (
@@ -60,7 +61,8 @@ class HttpBackend:
         """Send a request; yield the response only when its status is 2xx."""
         url = self.config.url + path
         data = orjson.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        propagate.inject(headers)  # W3C traceparent: the backend's spans join our trace
         try:
             async with self.session.request(method, url, data=data, headers=headers) as response:
                 if response.status >= 400:
