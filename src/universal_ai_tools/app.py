@@ -46,11 +46,12 @@ from universal_ai_tools.observability.tracing import build_tracer_provider, trac
 from universal_ai_tools.realtime import router as realtime_router
 from universal_ai_tools.realtime import ws
 from universal_ai_tools.realtime.ai import AgentSessions
-from universal_ai_tools.realtime.bus import LocalBus
+from universal_ai_tools.realtime.bus import EventBus, LocalBus
 from universal_ai_tools.realtime.files import FileService
 from universal_ai_tools.realtime.hub import Hub
 from universal_ai_tools.realtime.rooms import RoomService
 from universal_ai_tools.realtime.ws import Realtime
+from universal_ai_tools.scaleout import build_shared_state
 from universal_ai_tools.settings import EMBEDDED_BACKEND, Settings, load_settings
 
 
@@ -75,7 +76,15 @@ def create_app(
         app.state.engine = engine
         app.state.probe_engine = probe_engine(settings.resolved_database_url)
         app.state.sessions = sessions
-        app.state.identity = identity = build_identity(settings, sessions, MemoryCounterStore())
+        # Scale-out mode: rate limits, the cache, room fan-out and identity changes go
+        # through Redis; otherwise in-process twins behind the same interfaces.
+        app.state.shared = shared = await build_shared_state(settings)
+        app.state.identity = identity = build_identity(
+            settings,
+            sessions,
+            shared.counters if shared else MemoryCounterStore(),
+            shared.epoch if shared else None,
+        )
         first = await identity.sessions.bootstrap(settings.admin_email, settings.admin_password)
         if first is not None and first.generated_password is not None:
             # Shown once on the terminal, on purpose not through logging.
@@ -97,7 +106,9 @@ def create_app(
         app.state.embedder = getattr(embedded, "embeddings", None)
         app.state.memory = memory = MemoryService(sessions, app.state.embedder)
         app.state.cache = ResponseCache(
-            MemoryCacheStore(settings.cache.max_entries, settings.cache.ttl_seconds),
+            shared.cache
+            if shared
+            else MemoryCacheStore(settings.cache.max_entries, settings.cache.ttl_seconds),
             app.state.embedder,
             settings.cache,
             on_lookup=lambda status: metrics.cache_lookups.labels(status).inc(),
@@ -109,7 +120,7 @@ def create_app(
             chat=ConversationChat(conversations, registry, memory=memory),
         )
         app.state.feedback = FeedbackService(sessions, conversations)
-        bus = LocalBus()
+        bus: EventBus = shared.bus if shared else LocalBus()
         rooms = RoomService(sessions, bus)
         agent_sessions = AgentSessions(
             rooms, app.state.conversations.agents, registry, bus, settings.realtime
@@ -128,6 +139,8 @@ def create_app(
             tracer_provider.shutdown()
             await agent_sessions.close()
             await bus.close()
+            if shared is not None:
+                await shared.close()
             await registry.close()
             await engine.dispose()
             await app.state.probe_engine.dispose()

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 V = TypeVar("V")
 EPOCH_FILE = "identity.epoch"
 MAX_ENTRIES = 50_000
+
+
+class Epoch(Protocol):
+    """A value every process reads cheaply and any process can change."""
+
+    def current(self) -> tuple[int, int, int]: ...
+
+    def bump(self) -> None: ...
 
 
 class FileEpoch:
@@ -39,7 +47,7 @@ class FileEpoch:
 
 
 class IdentityCache(Generic[V]):
-    def __init__(self, epoch: FileEpoch) -> None:
+    def __init__(self, epoch: Epoch) -> None:
         self.epoch = epoch
         self._seen = epoch.current()
         self._entries: dict[str, V] = {}

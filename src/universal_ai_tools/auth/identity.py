@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from universal_ai_tools.auth.api_keys import ApiKeyService
 from universal_ai_tools.auth.audit import AuditLog
 from universal_ai_tools.auth.authenticator import Authenticator
-from universal_ai_tools.auth.cache import FileEpoch, IdentityCache
+from universal_ai_tools.auth.cache import Epoch, FileEpoch, IdentityCache
 from universal_ai_tools.auth.devices import DeviceService
 from universal_ai_tools.auth.passwords import Passwords
 from universal_ai_tools.auth.sessions import SessionService
@@ -37,13 +37,18 @@ class Identity:
 
 
 def build_identity(
-    settings: Settings, db: async_sessionmaker[AsyncSession], counters: CounterStore
+    settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    counters: CounterStore,
+    epoch: Epoch | None = None,
 ) -> Identity:
+    """`epoch` is the shared identity epoch in scale-out mode (Redis); by default a file in
+    the data directory, shared by the worker processes of one machine."""
     signer = TokenSigner(
         load_signing_secret(settings.jwt_secret, settings.data_dir),
         ttl_seconds=settings.auth.access_ttl_seconds,
     )
-    cache: IdentityCache[object] = IdentityCache(FileEpoch(settings.data_dir))
+    cache: IdentityCache[object] = IdentityCache(epoch or FileEpoch(settings.data_dir))
     passwords = Passwords()
     audit = AuditLog(db)
     throttle = LoginThrottle(

@@ -66,6 +66,8 @@ class ResponseCache:
     async def _lookup(
         self, org_id: str, model: str, request: ChatRequest, cache_control: str | None
     ) -> Lookup:
+        if not getattr(self.store, "healthy", True):  # a shared store that is unreachable
+            return Lookup("bypass")
         directives = {d.strip().lower() for d in (cache_control or "").split(",")}
         key = cache_key(org_id, model, request) if self._cacheable(request) else None
         if key is None or "no-store" in directives:

@@ -31,13 +31,18 @@ async def ready(request: Request, registry: RegistryDep) -> JSONResponse:
         checks["database"] = "ok"
     except Exception:  # any failure: report the dependency, never the exception text
         checks["database"] = "unavailable"
+    shared = getattr(request.app.state, "shared", None)
+    if shared is not None:
+        checks["redis"] = "ok" if await shared.ping() else "unavailable"
     backends = await registry.backend_health()
     metrics = request.app.state.metrics
     for name, healthy in backends.items():
         metrics.backend_up.labels(name).set(1 if healthy else 0)
     for name, healthy in backends.items():
         checks[f"backend:{name}"] = "ok" if healthy else "unavailable"
-    is_ready = checks["database"] == "ok" and any(backends.values())
+    is_ready = (
+        checks["database"] == "ok" and checks.get("redis", "ok") == "ok" and any(backends.values())
+    )
     status = "ready" if is_ready else "not ready"
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if is_ready else 503)
 
