@@ -52,10 +52,12 @@ from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.llm.streaming import ChunkStreamResponse
 from universal_ai_tools.llm.types import (
     ChatDelta,
+    ChatMessage,
     ChatRequest,
     ChatResult,
     ModelInfo,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 
@@ -184,27 +186,7 @@ async def chat(
         if not body.model.startswith(AGENT_PREFIX):  # an unknown or forbidden model still fails
             await authorize_model_use(principal, identity, registry, body.model)
         return _json(_final(body.model, {"message": _message("")}, None, "load"))
-    turn = await prepare_api_turn(ctx, body.model, messages, _generation(body))
-    if turn is None:
-        model = await authorize_model_use(principal, identity, registry, body.model)
-        route = registry.route(body.model)
-        generation = _generation(body)
-        turn = ApiTurn(
-            route,
-            model,
-            ChatRequest(
-                target=route.target,
-                messages=messages,
-                temperature=generation.temperature,
-                top_p=generation.top_p,
-                max_tokens=generation.max_tokens,
-                stop=generation.stop,
-                seed=generation.seed,
-                json_mode=generation.json_mode,
-                tools=body.tools,
-            ),
-            None,
-        )
+    turn = await _turn(ctx, body, messages, body.tools)
     return await _answer(ctx, turn, body, _chat_piece)
 
 
@@ -224,27 +206,35 @@ async def generate(
             await authorize_model_use(principal, identity, registry, body.model)
         return _json(_final(body.model, {"response": ""}, None, "load"))
     messages = body.to_messages()
-    turn = await prepare_api_turn(ctx, body.model, messages, _generation(body))
-    if turn is None:
-        model = await authorize_model_use(principal, identity, registry, body.model)
-        route = registry.route(body.model)
-        generation = _generation(body)
-        turn = ApiTurn(
-            route,
-            model,
-            ChatRequest(
-                target=route.target,
-                messages=messages,
-                temperature=generation.temperature,
-                top_p=generation.top_p,
-                max_tokens=generation.max_tokens,
-                stop=generation.stop,
-                seed=generation.seed,
-                json_mode=generation.json_mode,
-            ),
-            None,
-        )
+    turn = await _turn(ctx, body, messages, None)
     return await _answer(ctx, turn, body, _generate_piece)
+
+
+async def _turn(
+    ctx: TurnContext,
+    body: OllamaChatRequest | OllamaGenerateRequest,
+    messages: list[ChatMessage],
+    tools: list[ToolSpec] | None,
+) -> ApiTurn:
+    """An agent or conversation turn when the request names one, else a plain call."""
+    generation = _generation(body)
+    turn = await prepare_api_turn(ctx, body.model, messages, generation)
+    if turn is not None:
+        return turn
+    model = await authorize_model_use(ctx.principal, ctx.identity, ctx.registry, body.model)
+    route = ctx.registry.route(body.model)
+    chat = ChatRequest(
+        target=route.target,
+        messages=messages,
+        temperature=generation.temperature,
+        top_p=generation.top_p,
+        max_tokens=generation.max_tokens,
+        stop=generation.stop,
+        seed=generation.seed,
+        json_mode=generation.json_mode,
+        tools=tools,
+    )
+    return ApiTurn(route, model, chat, None)
 
 
 Piece = Callable[[str, list[ToolCall] | None], dict[str, Any]]
