@@ -101,9 +101,3 @@ class ApiKeyService:
             target_type="api_key",
             target_id=key_id,
         )
-
-    async def find_by_secret(self, secret: str) -> ApiKey | None:
-        async with self.sessions() as session:
-            return await session.scalar(
-                select(ApiKey).where(ApiKey.key_hash == hash_secret(secret))
-            )

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,7 +25,7 @@ from universal_ai_tools.conversations.service import ConversationService
 from universal_ai_tools.db.types import new_id
 from universal_ai_tools.errors import UAITError
 from universal_ai_tools.llm.routing import ModelRegistry, Route
-from universal_ai_tools.llm.types import ChatDelta, ChatMessage, ChatRequest, ChatResult
+from universal_ai_tools.llm.types import ChatDelta, ChatMessage, ChatRequest, ChatResult, ToolSpec
 
 DEFAULT_CONTEXT = 8192
 DEFAULT_RESERVE = 256
@@ -47,6 +47,27 @@ class Generation:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     json_mode: bool = False
+
+    def request(
+        self,
+        target: str,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> ChatRequest:
+        """The provider-neutral request for these parameters."""
+        return ChatRequest(
+            target=target,
+            messages=messages,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            stop=list(self.stop),
+            seed=self.seed,
+            json_mode=self.json_mode,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
 
 
 @dataclass(slots=True)
@@ -125,16 +146,7 @@ class ConversationChat:
             [ChatMessage(role=m.role, content=m.content) for m in stored if m.role != "system"],
             max(0, int(context * 0.9) - reserve - used),
         )
-        request = ChatRequest(
-            target=route.target,
-            messages=[*system_messages, *history, new_turn],
-            temperature=generation.temperature,
-            top_p=generation.top_p,
-            max_tokens=generation.max_tokens,
-            stop=list(generation.stop),
-            seed=generation.seed,
-            json_mode=generation.json_mode,
-        )
+        request = generation.request(route.target, [*system_messages, *history, new_turn])
         user_message = await self.conversations.add(
             Message(
                 conversation_id=conversation.id,

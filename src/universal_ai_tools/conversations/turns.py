@@ -65,17 +65,10 @@ class TurnContext:
 
 def generation_for(body: TurnRequest, agent: Agent | None) -> Generation:
     """The request's parameters, else the agent's."""
-    return Generation(
-        temperature=body.temperature
-        if body.temperature is not None
-        else _agent(agent, "temperature"),
-        top_p=body.top_p if body.top_p is not None else _agent(agent, "top_p"),
-        max_tokens=body.max_tokens or _agent(agent, "max_tokens"),
+    requested = Generation(
+        temperature=body.temperature, top_p=body.top_p, max_tokens=body.max_tokens
     )
-
-
-def _agent(agent: Agent | None, name: str) -> Any:
-    return getattr(agent, name) if agent is not None else None
+    return _merge(requested, agent)
 
 
 def model_for(agent: Agent | None, conversation: Conversation, requested: str | None) -> str:
@@ -250,18 +243,9 @@ async def prepare_api_turn(
     if agent.memory and last_user:
         remembered = await ctx.feature.chat.memory_context(ctx.principal, last_user)
         system_parts += [remembered] if remembered else []
-    chat = ChatRequest(
-        target=route.target,
-        messages=[
-            ChatMessage(role="system", content="\n\n".join(system_parts)),
-            *(m for m in messages if m.role != "system"),
-        ],
-        temperature=merged.temperature,
-        top_p=merged.top_p,
-        max_tokens=merged.max_tokens,
-        stop=list(merged.stop),
-        seed=merged.seed,
-        json_mode=merged.json_mode,
+    agent_system = ChatMessage(role="system", content="\n\n".join(system_parts))
+    chat = merged.request(
+        route.target, [agent_system, *(m for m in messages if m.role != "system")]
     )
     return ApiTurn(route, canonical, chat, None)
 

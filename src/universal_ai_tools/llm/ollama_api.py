@@ -53,7 +53,6 @@ from universal_ai_tools.llm.streaming import ChunkStreamResponse
 from universal_ai_tools.llm.types import (
     ChatDelta,
     ChatMessage,
-    ChatRequest,
     ChatResult,
     ModelInfo,
     ToolCall,
@@ -223,18 +222,7 @@ async def _turn(
         return turn
     model = await authorize_model_use(ctx.principal, ctx.identity, ctx.registry, body.model)
     route = ctx.registry.route(body.model)
-    chat = ChatRequest(
-        target=route.target,
-        messages=messages,
-        temperature=generation.temperature,
-        top_p=generation.top_p,
-        max_tokens=generation.max_tokens,
-        stop=generation.stop,
-        seed=generation.seed,
-        json_mode=generation.json_mode,
-        tools=tools,
-    )
-    return ApiTurn(route, model, chat, None)
+    return ApiTurn(route, model, generation.request(route.target, messages, tools), None)
 
 
 Piece = Callable[[str, list[ToolCall] | None], dict[str, Any]]

@@ -88,19 +88,8 @@ async def list_models(principal: PrincipalDep, registry: RegistryDep) -> ModelLi
 
 
 def to_chat_request(body: ChatCompletionRequest, target: str) -> ChatRequest:
-    response_type = body.response_format.type if body.response_format else "text"
-    return ChatRequest(
-        target=target,
-        messages=[m.to_message() for m in body.messages],
-        temperature=body.temperature,
-        top_p=body.top_p,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        stop=body.stop_list,
-        seed=body.seed,
-        json_mode=response_type in ("json_object", "json_schema"),
-        tools=body.tools,
-        tool_choice=body.tool_choice,
-    )
+    messages = [m.to_message() for m in body.messages]
+    return generation_of(body).request(target, messages, body.tools, body.tool_choice)
 
 
 @router.post("/chat/completions", response_model=ChatCompletion)
