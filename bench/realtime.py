@@ -1,7 +1,8 @@
 """Realtime fan-out: one room, 100 WebSocket clients, our server against a bare broadcast peer.
 
 `ours` is `uait serve` (authenticated connections; each message stored and numbered in
-SQLite, then fanned out through per-connection queues); `peer` is bench/ws_peer.py
+SQLite, the messages waiting for the room in one transaction, then fanned out through
+per-connection queues); `peer` is bench/ws_peer.py
 (`websockets.broadcast` and a counter). The load is one asyncio process of its own (this
 file with --load, bench/.venv's python): BENCH_RT_CLIENTS (100) connections join the room,
 the first BENCH_RT_SENDERS (10) send: a warm-up (2 messages each), `steady` (BENCH_RT_RATE

@@ -1,8 +1,9 @@
 """`make bench`: installs the peers, runs every benchmark, writes bench/results/.
 
 Each module in BENCHMARKS exposes run() -> dict (written to bench/results/<name>.json) and
-summary(result) -> str (Markdown, gathered into bench/results/SUMMARY.md). A benchmark
-that fails is recorded as such and the others still run.
+summary(result) -> str (Markdown). SUMMARY.md is made from every benchmark's latest
+result, so running a subset (BENCH_ONLY) keeps the others' sections, each dated. A
+benchmark that fails is recorded as such and the others still run.
 
 Environment: BENCH_SECONDS (load duration, default 8), BENCH_WARMUP (default 2),
 BENCH_THREADS (embedded model threads, default 2), BENCH_REPS (default 3),
@@ -13,6 +14,7 @@ BENCH_KEEP_TMP=1 (gateway_overhead keeps its servers' logs and configs).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import time
@@ -27,7 +29,6 @@ from common import (
     RESULTS_DIR,
     cpu_busy,
     ensure_peers,
-    fmt,
     log,
     machine_info,
     stop_on_sigterm,
@@ -45,8 +46,8 @@ BENCHMARKS: list[str] = [
 ]
 
 
-def run_one(name: str) -> str:
-    """Runs one benchmark module; returns its Markdown summary (or a failure note)."""
+def run_one(name: str) -> None:
+    """Runs one benchmark module and writes its result (or the failure)."""
     log(f"=== {name}")
     started = time.perf_counter()
     try:
@@ -54,8 +55,6 @@ def run_one(name: str) -> str:
         result: dict[str, Any] = module.run()
         result["elapsed_s"] = round(time.perf_counter() - started, 1)
         write_result(name, result)
-        text: str = module.summary(result)
-        return text
     except Exception as exc:
         log(f"{name} failed: {exc!r}")
         write_result(
@@ -67,7 +66,19 @@ def run_one(name: str) -> str:
                 "traceback": traceback.format_exc()[-4000:],
             },
         )
-        return f"## {name}\n\n**failed**: `{exc!r}`\n"
+
+
+def section(name: str) -> str:
+    """The Markdown of a benchmark's latest stored result."""
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.exists():
+        return f"## {name}\n\nnot run yet (`BENCH_ONLY={name} make bench`)\n"
+    result: dict[str, Any] = json.loads(path.read_text())
+    when = result.get("machine", {}).get("when", "?")
+    if "error" in result:
+        return f"## {name}\n\n**failed** in the run of {when}: `{result['error']}`\n"
+    text: str = importlib.import_module(name).summary(result)
+    return f"{text}\n_Run {when}._\n"
 
 
 def main() -> int:
@@ -78,22 +89,23 @@ def main() -> int:
         log("setup_peers.sh failed: peers (LiteLLM, ceiling proxy) will be reported missing")
     info = machine_info()
     busy = cpu_busy()
+    for name in names:
+        run_one(name)
     parts = [
         "# Benchmark summary",
         "",
-        f"Run {info['when']} on {info['cpus']} CPUs, Python {info['python']}, CPUs "
-        f"{fmt(busy * 100 if busy is not None else None, 0, '%')} busy just before it; every "
-        "server is one process on 127.0.0.1. Figures are from one run: compare the ratios "
-        "within a run rather than absolute numbers across runs.",
+        f"Latest result of each benchmark on {info['cpus']} CPUs, Python {info['python']}; "
+        "every server is one process on 127.0.0.1. Figures are from one run each: compare "
+        "the ratios within a run rather than absolute numbers across runs.",
         "",
     ]
-    if busy is not None and busy > 0.2:
+    if names and busy is not None and busy > 0.2:
         parts += [
-            "**Warning**: other work was using the CPUs when this run started; the "
-            "figures may be off.",
+            f"**Warning**: other work was using the CPUs when the run of {info['when']} "
+            f"started ({busy * 100:.0f}% busy); its figures may be off.",
             "",
         ]
-    parts += [run_one(name) for name in names]
+    parts += [section(name) for name in BENCHMARKS]
     text = "\n".join(parts)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "SUMMARY.md").write_text(text)

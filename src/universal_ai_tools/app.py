@@ -138,6 +138,7 @@ def create_app(
         finally:
             tracer_provider.shutdown()
             await agent_sessions.close()
+            await rooms.journal.close()
             await bus.close()
             if shared is not None:
                 await shared.close()

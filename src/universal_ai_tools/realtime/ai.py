@@ -22,6 +22,7 @@ from universal_ai_tools.errors import UAITError
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.llm.types import ChatMessage, ChatRequest
 from universal_ai_tools.realtime.bus import Event, EventBus, room_channel
+from universal_ai_tools.realtime.journal import AgentLink, Posted
 from universal_ai_tools.realtime.rooms import RoomService, message_event
 from universal_ai_tools.settings import RealtimeSettings
 
@@ -52,20 +53,26 @@ class AgentSessions:
         self.settings = settings
         self._running: dict[str, Generation] = {}
 
-    async def room_agents(self, principal: Principal, room: str) -> list[tuple[Agent, bool]]:
+    async def _resolve(
+        self, principal: Principal, links: tuple[AgentLink, ...]
+    ) -> list[tuple[Agent, bool]]:
         found = []
-        for link in await self.rooms.agents(room):
-            with contextlib.suppress(UAITError):
+        for link in links:
+            with contextlib.suppress(UAITError):  # an agent deleted since: not a member now
                 found.append((await self.agents.get(principal, link.agent_id), link.auto_reply))
         return found
 
-    async def on_message(self, principal: Principal, room: str, content: str) -> None:
-        """After a member's message: start the agents it calls for."""
-        present = await self.room_agents(principal, room)
-        called = {name.lower() for name in MENTION.findall(content)}
-        chosen = [a for a, auto in present if a.name.lower() in called or auto]
-        for agent in chosen:
-            self._start(principal, room, agent, turns=1)
+    async def on_message(self, principal: Principal, posted: Posted) -> None:
+        """After a member's message: start the agents it calls for. `posted.agents` are
+        the room's agents read in the message's own transaction, so a room without
+        agents costs nothing more."""
+        called = {name.lower() for name in MENTION.findall(posted.message.content)}
+        if not any(link.auto_reply for link in posted.agents) and not called:
+            return
+        room = posted.message.room_id
+        for agent, auto in await self._resolve(principal, posted.agents):
+            if agent.name.lower() in called or auto:
+                self._start(principal, room, agent, turns=1)
 
     def _start(self, principal: Principal, room: str, agent: Agent, turns: int) -> Generation:
         generation = Generation(id=new_id(), room=room, agent=agent)
@@ -156,13 +163,15 @@ class AgentSessions:
         await self._publish(generation.room, {**done, "cancelled": cancelled})
         await self._status(generation, "idle")
         if not cancelled and turns < self.settings.max_agent_turns:
-            await self._hand_off(principal, generation, answer, turns)
+            await self._hand_off(principal, generation, posted, turns)
 
     async def _hand_off(
-        self, principal: Principal, generation: Generation, answer: str, turns: int
+        self, principal: Principal, generation: Generation, answer: Posted, turns: int
     ) -> None:
-        called = {name.lower() for name in MENTION.findall(answer)}
-        for agent, _ in await self.room_agents(principal, generation.room):
+        called = {name.lower() for name in MENTION.findall(answer.message.content)}
+        if not called:
+            return
+        for agent, _ in await self._resolve(principal, answer.agents):
             if agent.id != generation.agent.id and agent.name.lower() in called:
                 self._start(principal, generation.room, agent, turns=turns + 1)
 

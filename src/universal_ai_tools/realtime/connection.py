@@ -1,7 +1,10 @@
 """One WebSocket connection: a bounded outbound queue drained by its own writer task.
 
 A slow consumer never slows the others: events are queued without waiting, and a
-connection whose queue overflows is closed with code 4001.
+connection whose queue overflows is closed with code 4001. The queue counts as full
+only while the writer is stalled (the socket stopped taking data because the client
+isn't reading): a burst that the server itself queued in one go (a batch of stored
+messages) is not the client's fault, and is bounded by `BURST_ALLOWANCE`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.db.types import new_id
 
 SLOW_CONSUMER = 4001
+BURST_ALLOWANCE = 1024  # events beyond max_queue while the writer is not stalled
 
 
 class Connection:
@@ -35,7 +39,9 @@ class Connection:
         self.rooms: set[str] = set()
         self.roles: dict[str, str] = {}  # room -> role at join (a removal also leaves)
         self.status = "online"
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue + BURST_ALLOWANCE)
+        self._stalled = False  # the writer waits for the socket to take data
         self._replaying: dict[str, list[dict[str, Any]]] = {}
         self.closed = False
         self.close_code: int | None = None
@@ -58,6 +64,9 @@ class Connection:
         room = event.get("room")
         if isinstance(room, str) and room in self._replaying:
             self._replaying[room].append(event)
+            return
+        if self._stalled and self._queue.qsize() >= self.max_queue:
+            self.close(SLOW_CONSUMER)
             return
         try:
             self._queue.put_nowait(encoded if encoded is not None else orjson.dumps(event).decode())
@@ -106,11 +115,14 @@ class Connection:
             item = await self._queue.get()
             if item is None:
                 return
+            self._stalled = True  # stays True only while the send is suspended
             try:
                 await self.websocket.send_text(item)
             except Exception:  # the client is gone; the reader notices and cleans up
                 self.closed = True
                 return
+            finally:
+                self._stalled = False
 
     async def stop(self) -> None:
         self.close()

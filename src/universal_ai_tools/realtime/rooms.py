@@ -1,58 +1,32 @@
 """Rooms, their members and agents, and their messages with a per-room gap-free `seq`.
 
-Only members see a room; to everybody else it does not exist (404). A message is stored
-and numbered in one transaction (the room's counter is incremented in the same
-transaction), so sequence numbers have no gaps and are never reused.
+Only members see a room; to everybody else it does not exist (404). Messages are stored
+and numbered by the room's journal (`journal.py`): the room's counter is incremented in
+the same transaction, so sequence numbers have no gaps and are never reused.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from universal_ai_tools.auth.principal import Principal
-from universal_ai_tools.db.types import utcnow
 from universal_ai_tools.errors import BadRequest, Forbidden, NotFound
 from universal_ai_tools.realtime.bus import EventBus, room_channel, user_channel
+from universal_ai_tools.realtime.journal import Draft, MessageJournal, Posted
+from universal_ai_tools.realtime.journal import message_event as message_event
 from universal_ai_tools.realtime.models import Room, RoomAgent, RoomMember, RoomMessage
 
 RETENTION = 10_000  # messages a reconnecting client can catch up on; older: `reset`
-
-
-def message_event(message: RoomMessage) -> dict[str, object]:
-    event: dict[str, object] = {
-        "type": "message",
-        "room": message.room_id,
-        "seq": message.seq,
-        "id": message.id,
-        "user_id": message.user_id,
-        "content": message.content,
-        "client_id": message.client_id,
-        "created_at": message.created_at.isoformat(),
-    }
-    if message.agent_id:
-        event["agent_id"] = message.agent_id
-    if message.file_id:
-        event["file_id"] = message.file_id
-    return event
-
-
-@dataclass(frozen=True, slots=True)
-class Posted:
-    message: RoomMessage
-    created: bool  # False when a resend with the same client_id found the stored one
 
 
 class RoomService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
         self.sessions = sessions
         self.bus = bus
-        # Numbering and publishing happen under one lock per room, so events leave this
-        # process in `seq` order.
-        self._order: dict[str, asyncio.Lock] = {}
+        self.journal = MessageJournal(sessions, bus)
 
     async def create(
         self,
@@ -216,53 +190,15 @@ class RoomService:
     ) -> Posted:
         """Store and number a message, then publish it; a resend with the same client_id
         returns the stored message (the caller acknowledges it to the sender)."""
-        lock = self._order.setdefault(room_id, asyncio.Lock())
-        async with lock:
-            return await self._post(room_id, content, user_id, agent_id, client_id, kind, file_id)
+        draft = Draft(content, user_id, agent_id, client_id, kind, file_id)
+        return await self.journal.post(room_id, draft)
 
-    async def _post(
-        self,
-        room_id: str,
-        content: str,
-        user_id: str | None,
-        agent_id: str | None,
-        client_id: str | None,
-        kind: str,
-        file_id: str | None,
-    ) -> Posted:
-        async with self.sessions.begin() as session:
-            if client_id is not None and user_id is not None:
-                existing = await session.scalar(
-                    select(RoomMessage).where(
-                        RoomMessage.room_id == room_id,
-                        RoomMessage.user_id == user_id,
-                        RoomMessage.client_id == client_id,
-                    )
-                )
-                if existing is not None:
-                    return Posted(existing, created=False)
-            seq = await session.scalar(
-                update(Room)
-                .where(Room.id == room_id)
-                .values(last_seq=Room.last_seq + 1)
-                .returning(Room.last_seq)
-            )
-            if seq is None:
-                raise NotFound("room not found")
-            message = RoomMessage(
-                room_id=room_id,
-                seq=seq,
-                user_id=user_id,
-                agent_id=agent_id,
-                content=content,
-                client_id=client_id,
-                kind=kind,
-                file_id=file_id,
-                created_at=utcnow(),
-            )
-            session.add(message)
-        await self.bus.publish(room_channel(room_id), message_event(message))
-        return Posted(message, created=True)
+    def submit(
+        self, room_id: str, content: str, *, user_id: str, client_id: str | None
+    ) -> asyncio.Future[Posted]:
+        """`post` without waiting: the message is queued now, in order, and the future
+        resolves once it is stored and published (a WebSocket reads on meanwhile)."""
+        return self.journal.submit(room_id, Draft(content, user_id, None, client_id))
 
     async def history(
         self, actor: Principal, room_id: str, *, before: int | None, after: int | None, limit: int

@@ -224,7 +224,7 @@ async def post_message(
         room_id, body.content, user_id=principal.user_id, client_id=body.client_id
     )
     if posted.created:
-        await realtime.sessions.on_message(principal, room_id, body.content)
+        await realtime.sessions.on_message(principal, posted)
     return message_event(posted.message)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from universal_ai_tools.realtime.ai import AgentSessions
 from universal_ai_tools.realtime.bus import room_channel, user_channel
 from universal_ai_tools.realtime.connection import Connection
 from universal_ai_tools.realtime.hub import Hub
+from universal_ai_tools.realtime.journal import Posted
 from universal_ai_tools.realtime.rooms import RoomService, message_event
 from universal_ai_tools.settings import RealtimeSettings
 
@@ -27,6 +29,8 @@ router = APIRouter(tags=["realtime"])
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 MAX_VIOLATIONS = 50
+MAX_IN_FLIGHT = 64
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,8 @@ class Session:
         self.principal = connection.principal
         self.bucket = TokenBucket(realtime.settings.messages_per_second, realtime.settings.burst)
         self.violations = 0
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)  # messages submitted, not yet stored
+        self.acknowledging: set[asyncio.Task[None]] = set()
 
     async def device_status(self, status: str) -> None:
         event = {"type": "device.status", "device_id": self.principal.device_id, "status": status}
@@ -245,13 +251,41 @@ class Session:
             )
         if self.connection.roles.get(room) == "read-only" or not self.principal.at_least("member"):
             raise ProtocolError("forbidden", "you may read this room but not write to it")
-        posted = await self.realtime.rooms.post(
+        await self.in_flight.acquire()  # a client that sends faster than we store waits
+        stored = self.realtime.rooms.submit(
             room, content, user_id=self.principal.user_id, client_id=client_id
         )
-        if not posted.created:  # a resend: acknowledge with the stored message, once more
+        acknowledge = asyncio.get_running_loop().create_task(self._acknowledge(stored, client_id))
+        self.acknowledging.add(acknowledge)
+        acknowledge.add_done_callback(self.acknowledging.discard)
+
+    async def _acknowledge(self, stored: asyncio.Future[Posted], client_id: str | None) -> None:
+        """The stored message's event is the acknowledgement (the bus brings it); a resend
+        is acknowledged here with the message stored before; then agents may answer."""
+        try:
+            posted = await asyncio.shield(stored)
+        except UAITError as exc:
+            self.connection.send(
+                {"type": "error", "code": exc.code, "message": exc.message, "client_id": client_id}
+            )
+            return
+        except Exception:
+            logger.exception("a room message was not stored")
+            self.connection.send(
+                {
+                    "type": "error",
+                    "code": "not_stored",
+                    "message": "the message was not stored; send it again",
+                    "client_id": client_id,
+                }
+            )
+            return
+        finally:
+            self.in_flight.release()
+        if not posted.created:
             self.connection.send(message_event(posted.message))
             return
-        await self.realtime.sessions.on_message(self.principal, room, content)
+        await self.realtime.sessions.on_message(self.principal, posted)
 
     async def typing(self, frame: dict[str, Any]) -> None:
         room = await self._joined(frame)
