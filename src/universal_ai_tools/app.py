@@ -125,7 +125,9 @@ def create_app(
         agent_sessions = AgentSessions(
             rooms, app.state.conversations.agents, registry, bus, settings.realtime
         )
-        app.state.realtime = Realtime(rooms, Hub(bus), agent_sessions, settings.realtime)
+        app.state.realtime = Realtime(
+            rooms, Hub(bus, rooms.events_since), agent_sessions, settings.realtime
+        )
         app.state.files = FileService(
             sessions, rooms, settings.data_dir / "files", settings.realtime.max_file_bytes
         )

@@ -1,7 +1,8 @@
 """The connections of this process, which rooms they joined, and presence.
 
 Room events arrive through the bus (from this process or another) and are handed to
-the local connections that joined the room.
+the local connections that joined the room; stored messages go through the room's
+`Sequencer`, so they reach the connections in `seq` order, once each, with no gap.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import orjson
 
 from universal_ai_tools.realtime.bus import Event, EventBus, Listener, room_channel, user_channel
 from universal_ai_tools.realtime.connection import Connection
+from universal_ai_tools.realtime.ordering import LoadAfter, Sequencer
 
 
 class Hub:
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, load_after: LoadAfter) -> None:
         self.bus = bus
+        self.sequencer = Sequencer(load_after, self._fan_out)
         self._by_room: dict[str, set[Connection]] = {}
         self._by_user: dict[str, set[Connection]] = {}
         self.presence: dict[str, dict[str, str]] = {}  # room -> user -> status, all instances
@@ -72,6 +75,7 @@ class Hub:
         if not members:
             del self._by_room[room]
             self.bus.unsubscribe(room_channel(room), self._on_room_event)
+            self.sequencer.stop(room)
         if announce and not self._user_in_room(connection.user_id, room):
             await self.set_presence(connection.user_id, room, "offline")
 
@@ -93,6 +97,12 @@ class Hub:
             for connection in self._by_room.get(room, ()):
                 if connection.user_id == event["user_id"]:
                     connection.roles[room] = str(event["role"])
+        if event.get("type") == "message":
+            self.sequencer.offer(room, event)
+        else:
+            self._fan_out(room, event)
+
+    def _fan_out(self, room: str, event: Event) -> None:
         origin = event.get("origin")
         public = {k: v for k, v in event.items() if k != "origin"}
         encoded = orjson.dumps(public).decode()  # once, whatever the number of receivers

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -58,8 +59,8 @@ class Draft:
         return self.user_id, self.client_id
 
 
-def message_event(message: RoomMessage) -> dict[str, object]:
-    event: dict[str, object] = {
+def message_event(message: RoomMessage) -> dict[str, Any]:
+    event: dict[str, Any] = {
         "type": "message",
         "room": message.room_id,
         "seq": message.seq,

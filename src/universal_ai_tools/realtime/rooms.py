@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.errors import BadRequest, Forbidden, NotFound
-from universal_ai_tools.realtime.bus import EventBus, room_channel, user_channel
+from universal_ai_tools.realtime.bus import Event, EventBus, room_channel, user_channel
 from universal_ai_tools.realtime.journal import Draft, MessageJournal, Posted
 from universal_ai_tools.realtime.journal import message_event as message_event
 from universal_ai_tools.realtime.models import Room, RoomAgent, RoomMember, RoomMessage
@@ -241,6 +241,13 @@ class RoomService:
                 .order_by(RoomMessage.seq)
             )
             return room.last_seq, list(rows.all())
+
+    async def events_since(self, room_id: str, seq: int) -> tuple[int, list[Event] | None]:
+        """`since`, as the events a connection receives."""
+        last_seq, messages = await self.since(room_id, seq)
+        if messages is None:
+            return last_seq, None
+        return last_seq, [message_event(message) for message in messages]
 
     async def mark_read(self, actor: Principal, room_id: str, seq: int) -> None:
         async with self.sessions.begin() as session:

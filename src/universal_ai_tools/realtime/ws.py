@@ -223,6 +223,7 @@ class Session:
         self.connection.begin_replay(room)
         await self.realtime.hub.join(self.connection, room)
         last_seq, missed = await rooms.since(room, since if since is not None else 0)
+        self.realtime.hub.sequencer.start(room, last_seq)
         if since is None:
             missed = []
         self.connection.end_replay_send(
