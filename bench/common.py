@@ -183,9 +183,14 @@ def mint_api_key(port: int, email: str, password: str) -> str:
 
 @contextlib.contextmanager
 def start_ours(
-    tmp: Path, toml: str, env: Mapping[str, str] | None = None, timeout: float = 120.0
+    tmp: Path,
+    toml: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+    args: Sequence[str] = (),
 ) -> Iterator[tuple[int, str]]:
-    """`uait serve` on a fresh data directory; yields its port and an API key for it."""
+    """`uait serve` (with `args`, e.g. --workers) on a fresh data directory; yields its
+    port and an API key for it."""
     (tmp / "uait.toml").write_text(toml)
     password = secrets.token_urlsafe(18)
     full_env = {
@@ -199,7 +204,7 @@ def start_ours(
         **(env or {}),
     }
     port = free_port()
-    argv = [str(PROJECT_BIN / "uait"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [str(PROJECT_BIN / "uait"), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     if not Path(argv[0]).exists():
         raise RuntimeError(f"{argv[0]} is missing")
     with child("ours", argv, tmp / "logs", env=full_env, cwd=tmp) as proc:

@@ -43,6 +43,7 @@ BENCHMARKS: list[str] = [
     "cache",
     "realtime",
     "routing",
+    "scale",
 ]
 
 
