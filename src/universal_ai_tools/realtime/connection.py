@@ -43,6 +43,7 @@ class Connection:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue + BURST_ALLOWANCE)
         self._stalled = False  # the writer waits for the socket to take data
         self._replaying: dict[str, list[dict[str, Any]]] = {}
+        self._room_seq: dict[str, int] = {}  # room -> the last message seq sent
         self.closed = False
         self.close_code: int | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -76,6 +77,17 @@ class Connection:
         if self.on_send is not None:
             self.on_send()
 
+    def send_message(self, room: str, seq: int, event: dict[str, Any], encoded: str) -> None:
+        """A stored message of a room, live: never one this client already has (a gap
+        filled from storage after a resend, a replay that overlapped live events)."""
+        if room in self._replaying:
+            self._replaying[room].append(event)
+            return
+        if seq <= self._room_seq.get(room, 0):
+            return
+        self._room_seq[room] = seq
+        self.send(event, encoded)
+
     def begin_replay(self, room: str) -> None:
         """Hold live events of a room while the missed ones are sent."""
         self._replaying[room] = []
@@ -91,10 +103,13 @@ class Connection:
             self.send({"type": "reset", "room": room, "last_seq": last_seq})
         for event in missed or []:
             self.send(event)
+        self._room_seq[room] = last_seq
         for event in held:
-            if event.get("type") == "message" and int(event.get("seq", 0)) <= last_seq:
-                continue
-            self.send(event)
+            seq = event.get("seq")
+            if event.get("type") == "message" and isinstance(seq, int):
+                self.send_message(room, seq, event, orjson.dumps(event).decode())
+            else:
+                self.send(event)
 
     def close(self, code: int = 1000) -> None:
         if not self.closed:

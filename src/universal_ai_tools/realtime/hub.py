@@ -106,8 +106,11 @@ class Hub:
         origin = event.get("origin")
         public = {k: v for k, v in event.items() if k != "origin"}
         encoded = orjson.dumps(public).decode()  # once, whatever the number of receivers
+        seq = public.get("seq") if public.get("type") == "message" else None
         for connection in list(self._by_room.get(room, ())):
-            if origin is None or connection.id != origin:
+            if isinstance(seq, int):
+                connection.send_message(room, seq, public, encoded)
+            elif origin is None or connection.id != origin:
                 connection.send(public, encoded)
 
     async def _remove_member(self, room: str, user_id: str) -> None:
