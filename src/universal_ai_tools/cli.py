@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -14,11 +15,15 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from universal_ai_tools.auth.identity import bootstrap_first_owner, build_identity
 from universal_ai_tools.cli_admin import db_app, keys_app, users_app
+from universal_ai_tools.db import migrate
+from universal_ai_tools.db.engine import create_engine, session_factory
+from universal_ai_tools.limits.memory import MemoryCounterStore
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.observability.logs import configure_logging
-from universal_ai_tools.settings import ConfigError, load_settings
+from universal_ai_tools.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
     help="Universal AI Tools: a local-first AI platform server.", no_args_is_help=True
@@ -55,6 +60,18 @@ def _error_message(response: httpx.Response) -> str:
     return str(error.get("message") if isinstance(error, dict) else error)
 
 
+async def _prepare_database(settings: Settings) -> None:
+    """The schema and the first owner, as every worker's start would make them."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await migrate.upgrade(engine)
+        identity = build_identity(settings, session_factory(engine), MemoryCounterStore())
+        await bootstrap_first_owner(identity, settings)
+    finally:
+        await engine.dispose()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
@@ -73,9 +90,13 @@ def serve(
     except (ConfigError, ValueError) as exc:
         raise _fail(f"invalid configuration: {exc}") from None
     configure_logging(settings.log_level, settings.observability.log_json)
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # every worker writes its metrics here, and /metrics adds them up
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="uait-metrics-")
+    if workers > 1:
+        # Once, before the workers start together: on an empty database they would all
+        # run the migrations and try to create the first owner at the same time.
+        asyncio.run(_prepare_database(settings))
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # every worker writes its metrics here, and /metrics adds them up
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="uait-metrics-")
     console.print(
         f"[bold]Universal AI Tools[/bold] on http://{settings.host}:{settings.port} "
         f"({workers} worker{'s' if workers > 1 else ''})"
