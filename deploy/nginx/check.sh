@@ -6,6 +6,8 @@
 #   deploy/nginx/check.sh                 # nginx -t only
 #   deploy/nginx/check.sh run PORT P1 P2  # also start it on PORT in front of 127.0.0.1:P1
 #                                         # and 127.0.0.1:P2 (stop: nginx -p DIR -s stop)
+#   deploy/nginx/check.sh serve PORT P1 P2  # the same in the foreground (no daemon) until
+#                                           # SIGTERM/SIGINT; the scratch prefix is removed
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,6 +36,13 @@ grep -q "pid ${prefix}/nginx.pid" "$prefix/nginx.conf"
 if [ "$mode" = "run" ]; then
   "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
   echo "nginx running on 127.0.0.1:${port}, prefix ${prefix}"
+elif [ "$mode" = "serve" ]; then
+  trap 'rm -rf "$prefix"' EXIT
+  trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
+  "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
+    -g "daemon off;" &
+  child=$!
+  wait "$child"
 else
   rm -rf "$prefix"
 fi
