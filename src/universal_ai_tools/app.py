@@ -88,10 +88,10 @@ def create_app(
         await registry.start()
         embedded_provider = registry.providers.get(EMBEDDED_BACKEND)
         if embedded_provider is not None and hasattr(embedded_provider, "queue_depth"):
-            metrics.embedded_queue.set_function(lambda: embedded_provider.queue_depth)
+            metrics.set_function(metrics.embedded_queue, lambda: embedded_provider.queue_depth)
         for backend_name in registry.providers:  # read at each scrape
-            metrics.breaker_state.labels(backend_name).set_function(
-                registry.breaker_reader(backend_name)
+            metrics.set_function(
+                metrics.breaker_state.labels(backend_name), registry.breaker_reader(backend_name)
             )
         embedded = registry.providers.get(EMBEDDED_BACKEND)
         app.state.embedder = getattr(embedded, "embeddings", None)

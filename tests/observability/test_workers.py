@@ -15,6 +15,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.processes import Serve, healthy, start_serve
+from tests.servers import free_port
 
 EMAIL, PASSWORD = "owner@example.com", "pw-123456789"  # cli_env's first owner
 BATCH, MAX_REQUESTS = 16, 1600
@@ -118,3 +119,62 @@ def test_sigterm_stops_every_worker(workers: Workers) -> None:
     assert workers.server.process.returncode is not None
     # the parent waits for its workers before it exits: none may be left behind
     assert not any(running(pid) for pid in pids), workers.server.log.read_text()
+
+
+DEAD_BACKEND = """
+[[backends]]
+name = "dead"
+kind = "ollama"
+url = "http://127.0.0.1:{port}"
+
+[[models]]
+name = "down"
+backend = "dead"
+target = "down"
+"""
+
+
+def breaker_state(url: str, backend: str) -> float | None:
+    """`uait_backend_breaker_state` of a backend as /metrics shows it (public here)."""
+    with httpx.Client(timeout=30) as http:  # a fresh connection: either worker answers
+        scraped = http.get(f"{url}/metrics", headers={"Connection": "close"}).text
+    for family in text_string_to_metric_families(scraped):
+        for sample in family.samples:
+            if sample.name == "uait_backend_breaker_state" and sample.labels == {
+                "backend": backend
+            }:
+                return sample.value
+    return None
+
+
+def test_breaker_state_of_either_worker_is_scraped(tmp_path: Path) -> None:
+    """A gauge read from a function (the breaker state) reaches /metrics from the worker
+    whose breaker opened, whichever worker answers the scrape."""
+    config = tmp_path / "uait.toml"
+    config.write_text(DEAD_BACKEND.format(port=free_port()))  # nothing listens there
+    server = start_serve(
+        tmp_path,
+        "serve",
+        "--workers",
+        "2",
+        UAIT_CONFIG=str(config),
+        UAIT_OBSERVABILITY__METRICS_PUBLIC="true",
+        UAIT_ROUTING__ATTEMPTS="1",
+        UAIT_ROUTING__BREAKER_THRESHOLD="1",
+        UAIT_ROUTING__BREAKER_COOLDOWN="3600",  # stays open for the whole test
+        UAIT_ROUTING__HEALTH_INTERVAL="0",
+    )
+    try:
+        assert breaker_state(server.url, "dead") == 0
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            login = http.post("/auth/login", json={"email": EMAIL, "password": PASSWORD})
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            body = {"model": "down", "messages": [{"role": "user", "content": "hi"}]}
+            refused = http.post("/v1/chat/completions", json=body, headers=headers)
+        assert refused.status_code == 503, refused.text  # one worker's breaker opens
+        # Scrapes land on either worker; every one of them must see the open breaker
+        # (the other worker's stays closed: the maximum is what /metrics shows).
+        states = [breaker_state(server.url, "dead") for _ in range(12)]
+        assert states == [2] * 12, states
+    finally:
+        server.stop()
