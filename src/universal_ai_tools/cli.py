@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -94,26 +95,29 @@ def serve(
         # Once, before the workers start together: on an empty database they would all
         # run the migrations and try to create the first owner at the same time.
         asyncio.run(_prepare_database(settings))
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            # every worker writes its metrics here, and /metrics adds them up
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="uait-metrics-")
-    console.print(
-        f"[bold]Universal AI Tools[/bold] on http://{settings.host}:{settings.port} "
-        f"({workers} worker{'s' if workers > 1 else ''})"
-    )
-    uvicorn.run(
-        "universal_ai_tools.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers if not reload else None,
-        reload=reload,
-        log_level=settings.log_level,
-        log_config=None,
-        access_log=False,
-        http="httptools",
-        loop="uvloop",
-    )
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # every worker writes its metrics here, and /metrics adds them up; removed
+            # when the server stops
+            metrics_dir = tempfile.TemporaryDirectory(prefix="uait-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = stack.enter_context(metrics_dir)
+        console.print(
+            f"[bold]Universal AI Tools[/bold] on http://{settings.host}:{settings.port} "
+            f"({workers} worker{'s' if workers > 1 else ''})"
+        )
+        uvicorn.run(
+            "universal_ai_tools.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers if not reload else None,
+            reload=reload,
+            log_level=settings.log_level,
+            log_config=None,
+            access_log=False,
+            http="httptools",
+            loop="uvloop",
+        )
 
 
 @app.command()

@@ -152,11 +152,14 @@ def test_breaker_state_of_either_worker_is_scraped(tmp_path: Path) -> None:
     whose breaker opened, whichever worker answers the scrape."""
     config = tmp_path / "uait.toml"
     config.write_text(DEAD_BACKEND.format(port=free_port()))  # nothing listens there
+    temporary = tmp_path / "tmp"  # where `uait serve` makes its PROMETHEUS_MULTIPROC_DIR
+    temporary.mkdir()
     server = start_serve(
         tmp_path,
         "serve",
         "--workers",
         "2",
+        TMPDIR=str(temporary),
         UAIT_CONFIG=str(config),
         UAIT_OBSERVABILITY__METRICS_PUBLIC="true",
         UAIT_ROUTING__ATTEMPTS="1",
@@ -176,5 +179,7 @@ def test_breaker_state_of_either_worker_is_scraped(tmp_path: Path) -> None:
         # (the other worker's stays closed: the maximum is what /metrics shows).
         states = [breaker_state(server.url, "dead") for _ in range(12)]
         assert states == [2] * 12, states
+        assert len(list(temporary.glob("uait-metrics-*"))) == 1
     finally:
         server.stop()
+    assert not list(temporary.glob("uait-metrics-*"))  # removed when the server stops
