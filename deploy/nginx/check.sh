@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests deploy/nginx/nginx.conf with a local nginx, without Docker: the upstream names
 # (app1, app2, resolved by Docker's DNS in compose) become loopback addresses, and the
-# listen port, pid and temp paths move into a scratch prefix.
+# listen port, pid and every temp path move into a scratch prefix (no root-only path).
 #
 #   deploy/nginx/check.sh                 # nginx -t only
 #   deploy/nginx/check.sh run PORT P1 P2  # also start it on PORT in front of 127.0.0.1:P1
@@ -23,7 +23,7 @@ sed -e "s#server app1:8000#server 127.0.0.1:${app1}#" \
     -e "s#server app2:8000#server 127.0.0.1:${app2}#" \
     -e "s#listen 80 default_server#listen 127.0.0.1:${port} default_server#" \
     -e "s#^pid .*#pid ${prefix}/nginx.pid;#" \
-    -e "s#^http {#http {\n    client_body_temp_path ${prefix}/tmp/body;\n    proxy_temp_path ${prefix}/tmp/proxy;#" \
+    -e "s#^http {#http {\n    client_body_temp_path ${prefix}/tmp/body;\n    proxy_temp_path ${prefix}/tmp/proxy;\n    fastcgi_temp_path ${prefix}/tmp/fastcgi;\n    uwsgi_temp_path ${prefix}/tmp/uwsgi;\n    scgi_temp_path ${prefix}/tmp/scgi;#" \
     "$here/nginx.conf" >"$prefix/nginx.conf"
 
 # The substitutions must all have happened, or the test would test something else.
