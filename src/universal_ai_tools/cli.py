@@ -16,15 +16,11 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from universal_ai_tools.auth.identity import bootstrap_first_owner, build_identity
-from universal_ai_tools.cli_admin import db_app, keys_app, users_app
-from universal_ai_tools.db import migrate
-from universal_ai_tools.db.engine import create_engine, session_factory
-from universal_ai_tools.limits.memory import MemoryCounterStore
+from universal_ai_tools.cli_admin import db_app, keys_app, prepare_database, users_app
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.observability.logs import configure_logging
-from universal_ai_tools.settings import ConfigError, Settings, load_settings
+from universal_ai_tools.settings import ConfigError, load_settings
 
 app = typer.Typer(
     help="Universal AI Tools: a local-first AI platform server.", no_args_is_help=True
@@ -61,18 +57,6 @@ def _error_message(response: httpx.Response) -> str:
     return str(error.get("message") if isinstance(error, dict) else error)
 
 
-async def _prepare_database(settings: Settings) -> None:
-    """The schema and the first owner, as every worker's start would make them."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
-    try:
-        await migrate.upgrade(engine)
-        identity = build_identity(settings, session_factory(engine), MemoryCounterStore())
-        await bootstrap_first_owner(identity, settings)
-    finally:
-        await engine.dispose()
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
@@ -94,7 +78,7 @@ def serve(
     if workers > 1:
         # Once, before the workers start together: on an empty database they would all
         # run the migrations and try to create the first owner at the same time.
-        asyncio.run(_prepare_database(settings))
+        asyncio.run(prepare_database())
     with contextlib.ExitStack() as stack:
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # every worker writes its metrics here, and /metrics adds them up; removed
