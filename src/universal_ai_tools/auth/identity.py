@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -68,3 +69,16 @@ def build_identity(
         rate_limiter=RequestRateLimiter(counters),
         token_budget=TokenBudget(counters),
     )
+
+
+async def bootstrap_first_owner(identity: Identity, settings: Settings) -> None:
+    """On an empty database: create the first owner; a generated password is shown once
+    on the terminal (on purpose not through logging)."""
+    first = await identity.sessions.bootstrap(settings.admin_email, settings.admin_password)
+    if first is not None and first.generated_password is not None:
+        print(
+            f"\nCreated the first owner {first.email} with the password "
+            f"{first.generated_password}\nLog in and change it (POST /auth/password).\n",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -3,12 +3,16 @@
 Label values are always bounded: route templates (never raw paths), configured model and
 backend names, fixed outcome words; never a user id or a prompt. With several worker
 processes (`uait serve --workers N`), `PROMETHEUS_MULTIPROC_DIR` makes `/metrics`
-aggregate every worker.
+aggregate every worker: each writes its values into files there, and the worker that
+answers a scrape reads them all. A gauge read from a function (`Metrics.set_function`)
+has no file to read from, so in that mode each worker writes the function's value into
+its file when it changed, checked after every request and scrape it answers.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -25,12 +29,21 @@ TOKEN_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 
 
 @dataclass
+class _FunctionGauge:
+    gauge: Gauge
+    read: Callable[[], float]
+    written: float
+
+
+@dataclass
 class Metrics:
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=True)
     )
 
     def __post_init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._sampled: list[_FunctionGauge] = []
         r = self.registry
         self.http_requests = Counter(
             "uait_http_requests", "HTTP requests", ["route", "method", "status"], registry=r
@@ -101,9 +114,26 @@ class Metrics:
             "uait_auth_failures", "Refused credentials", ["reason"], registry=r
         )
 
+    def set_function(self, gauge: Gauge, read: Callable[[], float]) -> None:
+        """`gauge` shows `read()` (see the module's docstring for several workers)."""
+        if self.multiprocess:
+            self._sampled.append(_FunctionGauge(gauge, read, read()))
+            gauge.set(self._sampled[-1].written)
+        else:
+            gauge.set_function(read)
+
+    def sample(self) -> None:
+        """Several workers: write the function gauges' values that changed."""
+        for sampled in self._sampled:
+            value = sampled.read()
+            if value != sampled.written:
+                sampled.written = value
+                sampled.gauge.set(value)
+
     def render(self) -> bytes:
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if directory:
+            self.sample()
             combined = CollectorRegistry()
             multiprocess.MultiProcessCollector(combined, path=directory)  # type: ignore[no-untyped-call]
             return bytes(generate_latest(combined))

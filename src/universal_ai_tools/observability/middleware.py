@@ -93,3 +93,4 @@ class ObservabilityMiddleware:
         if latency is None:
             latency = self._latencies[key[:2]] = self.metrics.http_latency.labels(route, method)
         latency.observe(seconds)
+        self.metrics.sample()
