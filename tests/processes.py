@@ -38,6 +38,12 @@ class Process:
             assert time.monotonic() < deadline, self.log.read_text()
             time.sleep(0.2)
 
+    def kill(self) -> None:
+        """SIGKILL to the whole group: no shutdown, nothing flushed, as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=60)
+
     def stop(self) -> None:
         """SIGTERM to the whole process group, as a service manager would."""
         if self.process.poll() is None:

@@ -12,20 +12,21 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import SettingsFactory
+from tests.processes import Serve
 from tests.realtime.helpers import Client, make_user, token_for, ws_client
-from tests.scaleout.processes import ServerProcess
+from tests.scaleout.processes import start_instance
 from tests.scaleout.redis_server import RedisServer
 from websockets.exceptions import ConnectionClosed
 
-Pair = tuple[ServerProcess, ServerProcess]
+Pair = tuple[Serve, Serve]
 
 
 @pytest.fixture
 def pair(make_settings: SettingsFactory, redis: RedisServer) -> Iterator[Pair]:
     settings = make_settings(redis_url=redis.url)
     fast = {"UAIT_REALTIME__MESSAGES_PER_SECOND": "10000", "UAIT_REALTIME__BURST": "10000"}
-    first = ServerProcess(settings, "a", **fast).start()  # one after the other: A migrates
-    second = ServerProcess(settings, "b", **fast).start()
+    first = start_instance(settings, "a", **fast)  # one after the other: A migrates
+    second = start_instance(settings, "b", **fast)
     try:
         yield first, second
     finally:
@@ -33,19 +34,19 @@ def pair(make_settings: SettingsFactory, redis: RedisServer) -> Iterator[Pair]:
         second.stop()
 
 
-def client(server: ServerProcess, token: str) -> httpx.Client:
+def client(server: Serve, token: str) -> httpx.Client:
     return httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120
     )
 
 
-def room_of(server: ServerProcess, token: str, members: list[str]) -> str:
+def room_of(server: Serve, token: str, members: list[str]) -> str:
     created = client(server, token).post("/rooms", json={"name": "both", "members": members})
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 
 
-def ann_on_a_bob_on_b(a: ServerProcess, b: ServerProcess) -> tuple[str, str, str, str]:
+def ann_on_a_bob_on_b(a: Serve, b: Serve) -> tuple[str, str, str, str]:
     """A room of Ann's (made on A) with Bob (made on B): room, Ann's token, Bob's id and token."""
     _, ann = make_user(a, "ann@example.com")  # type: ignore[arg-type]
     bob_id, bob = make_user(b, "bob@example.com")  # type: ignore[arg-type]
