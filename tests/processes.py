@@ -61,11 +61,15 @@ class Serve(Process):
 
 
 def start_serve(tmp_path: Path, name: str, *args: str, **env: str) -> Serve:
-    """`uait serve` on a free loopback port with the data directory tmp_path/data (the
-    first owner of `cli_env`); it answers /health before this returns."""
+    """`uait serve` with the data directory tmp_path/data (the first owner of `cli_env`)."""
+    return launch_serve(list(args), tmp_path / f"{name}.log", cli_env(tmp_path, **env))
+
+
+def launch_serve(args: list[str], log: Path, env: dict[str, str]) -> Serve:
+    """`uait serve ARGS` on a free loopback port; it answers /health before this returns."""
     port = free_port()
-    command = [UAIT, "serve", "--port", str(port), *args]
-    started = Process.start(command, tmp_path / f"{name}.log", cli_env(tmp_path, **env))
+    command = [UAIT, "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    started = Process.start(command, log, env)
     server = Serve(started.process, started.log, port)
     try:
         server.wait_until(lambda: healthy(server.url))

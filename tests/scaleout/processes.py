@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
-from tests.core.test_cli import UAIT
-from tests.processes import Process, Serve, healthy
-from tests.servers import free_port
+from tests.processes import Serve, launch_serve
 
 from universal_ai_tools.settings import Settings
 
@@ -32,14 +30,5 @@ def instance_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def start_instance(settings: Settings, name: str, **env: str) -> Serve:
     """One more instance, answering /health when this returns."""
-    port = free_port()
-    command = [UAIT, "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = settings.data_dir.parent / f"{name}.log"
-    started = Process.start(command, log, instance_env(settings, **env))
-    server = Serve(started.process, started.log, port)
-    try:
-        server.wait_until(lambda: healthy(server.url))
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return launch_serve([], log, instance_env(settings, **env))
