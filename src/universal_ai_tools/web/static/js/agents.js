@@ -12,17 +12,19 @@ function agentForm(names, agent, onSaved) {
   const model = h('select', { name: 'model' }, names.map((n) => h('option', { value: n }, n)));
   model.value = agent?.model || names[0];
   const temperature = h('input', { name: 'temperature', type: 'number', min: 0, max: 2, step: 0.1, value: agent?.temperature ?? '' });
+  const maxTokens = h('input', { name: 'max_tokens', type: 'number', min: 1, placeholder: 'model default', value: agent?.max_tokens ?? '' });
   const memory = h('input', { name: 'memory', type: 'checkbox', checked: Boolean(agent?.memory) });
   const form = h('form', { class: 'stack', 'aria-label': agent ? `Edit ${agent.name}` : 'New agent' },
     field('Name (used as @name)', name), field('Description', description), field('System prompt', prompt),
-    h('div', { class: 'row' }, field('Model', model), field('Temperature', temperature)),
+    h('div', { class: 'row' }, field('Model', model), field('Temperature', temperature), field('Max tokens', maxTokens)),
     h('label', { class: 'check' }, memory, ' Use long-term memory'),
     h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'primary' }, agent ? 'Save agent' : 'Create agent')));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const body = {
       name: name.value.trim(), description: description.value, system_prompt: prompt.value, model: model.value,
-      temperature: temperature.value === '' ? null : Number(temperature.value), memory: memory.checked,
+      temperature: temperature.value === '' ? null : Number(temperature.value),
+      max_tokens: maxTokens.value === '' ? null : Number(maxTokens.value), memory: memory.checked,
     };
     const saved = await attempt(() => api(agent ? `/agents/${agent.id}` : '/agents', { method: agent ? 'PATCH' : 'POST', body }), agent ? 'Agent saved' : 'Agent created');
     if (saved) onSaved(saved);

@@ -40,6 +40,8 @@ export async function mount(main, [conversationId, agentId]) {
         h('button', { type: 'button', onclick: () => download(`/conversations/${c.id}/export?format=markdown`, `conversation-${c.id}.md`) }, 'Export Markdown'),
         h('button', { type: 'button', onclick: () => download(`/conversations/${c.id}/export?format=json`, `conversation-${c.id}.json`) }, 'Export JSON'),
         h('button', { type: 'button', class: 'danger', onclick: () => remove(c) }, 'Delete')));
+    actions.addEventListener('click', (event) => { if (event.target.closest('.menu-body button')) actions.open = false; });
+    actions.addEventListener('keydown', (event) => { if (event.key === 'Escape') actions.open = false; });
     return h('li', { class: c.id === state.conversation?.id ? 'active' : null },
       h('a', { href: `#/chat/${c.id}` }, c.title || 'Untitled'), actions);
   }
@@ -208,7 +210,7 @@ export async function mount(main, [conversationId, agentId]) {
   function regenerate() {
     if (!state.lastUser || state.busy) return;
     toast('Asking again, past the cache');
-    turn(state.lastUser, { regenerating: true });
+    attempt(() => turn(state.lastUser, { regenerating: true }));
   }
 
   composer.addEventListener('submit', (event) => {
@@ -216,7 +218,7 @@ export async function mount(main, [conversationId, agentId]) {
     const content = input.value.trim();
     if (!content || state.busy) return;
     input.value = '';
-    turn(content);
+    attempt(() => turn(content));
   });
   input.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
