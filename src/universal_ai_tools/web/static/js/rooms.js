@@ -176,7 +176,9 @@ async function openRoom(view, roomId, app, who, users, agents) {
       renderTyping();
     },
     'agent.status': (frame) => {
-      typingLine.textContent = frame.status === 'thinking' ? `${who.agent(frame.agent_id)} is thinking…` : typingLine.textContent;
+      const doing = { thinking: 'is thinking…', generating: 'is answering…' }[frame.status];
+      if (doing) typingLine.textContent = `${who.agent(frame.agent_id)} ${doing}`;
+      else renderTyping();
     },
     'file.shared': (frame) => { if (frame.user_id !== app.me.id) toast(`${who.user(frame.user_id)} shared ${frame.file.name}`); },
     reset: () => attempt(reload),
