@@ -119,8 +119,19 @@ class Tab:
         assert not self.problems, self.problems
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def tabs(browser: Browser) -> Iterator[Callable[..., Tab]]:
+def tabs(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Tab]]:
     """Open tabs of the app on a live server; tests end with `tab.check()`."""
     opened: list[Tab] = []
 
@@ -130,7 +141,10 @@ def tabs(browser: Browser) -> Iterator[Callable[..., Tab]]:
         return tab
 
     yield open_tab
-    for tab in opened:
+    failed = request.node.stash.get(FAILED, False)
+    for index, tab in enumerate(opened):
+        if failed:  # what the page showed when the test failed
+            tab.shot(f"failed-{request.node.name}-{index}")
         tab.context.close()
 
 

@@ -30,7 +30,7 @@ def words(text: str) -> list[str]:
 
 
 def test_first_page_login_and_a_streamed_chat(
-    tabs: Callable[..., Tab], live_server: LiveServer
+    live_server: LiveServer, tabs: Callable[..., Tab]
 ) -> None:
     tab = tabs(live_server)
     page = tab.page
@@ -100,7 +100,7 @@ def test_first_page_login_and_a_streamed_chat(
     tab.check()
 
 
-def test_conversations_sidebar(tabs: Callable[..., Tab], live_server: LiveServer) -> None:
+def test_conversations_sidebar(live_server: LiveServer, tabs: Callable[..., Tab]) -> None:
     api = owner_api(live_server)
     for title in ("Trip to Lisbon", "Shopping list"):
         api.post("/conversations", json={"title": title}).raise_for_status()
@@ -143,7 +143,7 @@ def test_conversations_sidebar(tabs: Callable[..., Tab], live_server: LiveServer
     tab.check()
 
 
-def test_agents_create_edit_and_chat(tabs: Callable[..., Tab], live_server: LiveServer) -> None:
+def test_agents_create_edit_and_chat(live_server: LiveServer, tabs: Callable[..., Tab]) -> None:
     tab = tabs(live_server, PHONE)
     page = tab.page
     tab.login()

@@ -26,7 +26,7 @@ def frames_of(tab: Tab) -> list[dict[str, object]]:
 
 
 def test_two_users_share_a_room_with_an_agent(
-    tabs: Callable[..., Tab], live_server: LiveServer
+    live_server: LiveServer, tabs: Callable[..., Tab]
 ) -> None:
     api = owner_api(live_server)
     bob = api.post("/users", json={"email": BOB[0], "password": BOB[1], "role": "member"})

@@ -69,10 +69,10 @@ def assert_inert(tab: Tab, *shown: str) -> None:
 
 
 def test_hostile_text_is_inert_everywhere(
-    tabs: Callable[..., Tab],
+    fake_openai: tuple[FakeOpenAI, str],
     make_settings: SettingsFactory,
     serve: Callable[..., LiveServer],
-    fake_openai: tuple[FakeOpenAI, str],
+    tabs: Callable[..., Tab],
 ) -> None:
     fake, url = fake_openai
     fake.behaviour.words = chunks(PAYLOAD)  # the model's answer, split mid-tag

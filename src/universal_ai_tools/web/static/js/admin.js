@@ -101,7 +101,8 @@ async function cache(panel) {
     if (done) await attempt(refresh, `Flushed ${done.deleted} entries`);
   } }, 'Flush');
   model.addEventListener('change', () => attempt(refresh));
-  panel.append(section('Cache statistics', stats), section('Cached answers', h('div', { class: 'row' }, model, flush), body));
+  panel.append(section('Cache statistics', stats), section('Cached answers', h('div', { class: 'row' }, model,
+    h('button', { type: 'button', onclick: () => attempt(refresh) }, 'Refresh'), flush), body));
   await refresh();
 }
 

@@ -27,8 +27,11 @@ export async function mount(main, [conversationId, agentId]) {
     h('section', { class: 'chat', 'aria-label': 'Chat' },
       h('div', { class: 'chat-head' }, toggle, title, h('label', { class: 'picker' }, 'Model ', picker)), log, composer)));
 
+  let asked = 0;
   async function refreshList() {
+    const turn = ++asked;
     const found = await api('/conversations', { query: { q: search.value.trim(), archived: archived.checked } });
+    if (turn !== asked) return; // a later search has been sent
     clear(list, found.data.map((c) => conversationItem(c)));
   }
 

@@ -10,8 +10,11 @@ export async function mount(main) {
   const add = h('form', { class: 'row', 'aria-label': 'Add a memory' }, field('Remember', content),
     h('button', { type: 'submit', class: 'primary' }, 'Add'));
 
+  let asked = 0;
   async function refresh() {
+    const turn = ++asked;
     const found = await api('/memories', { query: { q: search.value.trim(), limit: 200 } });
+    if (turn !== asked) return; // a later search has been sent
     clear(list, found.data.length ? found.data.map(item) : h('li', { class: 'muted' }, 'No memories.'));
   }
 
@@ -32,13 +35,15 @@ export async function mount(main) {
         const saved = await attempt(() => api(`/memories/${memory.id}`, { method: 'PATCH', body: { content: text.value } }), 'Memory saved');
         if (saved) memory = saved;
         show();
+        await attempt(refresh);
       });
       clear(row, form);
       text.focus();
     };
     const remove = async () => {
       if (!(await confirmAction('Forget this memory for good?', 'Forget'))) return;
-      if ((await attempt(() => api(`/memories/${memory.id}`, { method: 'DELETE' }), 'Forgotten')) !== undefined) row.remove();
+      await attempt(() => api(`/memories/${memory.id}`, { method: 'DELETE' }), 'Forgotten');
+      await attempt(refresh);
     };
     show();
     return row;
