@@ -91,12 +91,18 @@ class Tab:
         self.page.goto(f"/{hash_route}")
         self.page.wait_for_selector("html[data-ready]")
 
-    def login(self, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD) -> None:
+    def login(
+        self, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD, then: str | None = None
+    ) -> Page:
+        """Log in through the form, then go to the hash route `then`; returns the page."""
         self.open()
         self.page.get_by_label("Email").fill(email)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Log in").click()
         self.page.wait_for_selector("header.top")
+        if then is not None:
+            self.go(then)
+        return self.page
 
     def go(self, hash_route: str) -> None:
         self.page.evaluate("(route) => { location.hash = route; }", hash_route)

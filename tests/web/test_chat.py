@@ -105,8 +105,7 @@ def test_conversations_sidebar(live_server: LiveServer, tabs: Callable[..., Tab]
     for title in ("Trip to Lisbon", "Shopping list"):
         api.post("/conversations", json={"title": title}).raise_for_status()
     tab = tabs(live_server)
-    page = tab.page
-    tab.login()
+    page = tab.login()
     items = page.locator("ul[aria-label=Conversations] li")
     items.nth(1).wait_for()
 
@@ -145,9 +144,7 @@ def test_conversations_sidebar(live_server: LiveServer, tabs: Callable[..., Tab]
 
 def test_agents_create_edit_and_chat(live_server: LiveServer, tabs: Callable[..., Tab]) -> None:
     tab = tabs(live_server, PHONE)
-    page = tab.page
-    tab.login()
-    tab.go("#/agents")
+    page = tab.login(then="#/agents")
     page.get_by_text("New agent").click()
     form = page.get_by_role("form", name="New agent")
     form.get_by_label("Name (used as @name)").fill("poet")

@@ -43,8 +43,7 @@ def test_two_users_share_a_room_with_an_agent(
 
     ann = tabs(live_server)
     ann_frames = frames_of(ann)
-    ann.login()
-    ann.go("#/rooms")
+    ann.login(then="#/rooms")
     ann.page.get_by_text("+ New room").click()
     form = ann.page.get_by_role("form", name="New room")
     form.get_by_label("Room name").fill("team")
@@ -56,8 +55,7 @@ def test_two_users_share_a_room_with_an_agent(
 
     bob_tab = tabs(live_server, PHONE)
     bob_frames = frames_of(bob_tab)
-    bob_tab.login(*BOB)
-    bob_tab.go("#/rooms")
+    bob_tab.login(*BOB, then="#/rooms")
     bob_tab.page.get_by_role("link", name="team").click()
     bob_tab.page.get_by_role("heading", name="team").wait_for()
 

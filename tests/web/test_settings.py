@@ -53,9 +53,7 @@ def test_api_keys_devices_and_password(
         "/devices", json={"name": "pi", "kind": "raspberry-pi", "public_key": encoded}
     ).json()
     tab = tabs(live_server)
-    page = tab.page
-    tab.login()
-    tab.go("#/settings")
+    page = tab.login(then="#/settings")
 
     page.get_by_label("Key name").fill("ci-key")
     page.get_by_role("button", name="Create key").click()
@@ -95,9 +93,7 @@ def test_memory_list_search_edit_delete(live_server: LiveServer, tabs: Callable[
     api = owner_api(live_server)
     api.post("/memories", json={"content": "I live in Lisbon"}).raise_for_status()
     tab = tabs(live_server)
-    page = tab.page
-    tab.login()
-    tab.go("#/memory")
+    page = tab.login(then="#/memory")
     page.get_by_label("Remember").fill("My favourite colour is teal")
     page.get_by_role("button", name="Add").click()
     memories = page.locator("li.memory")
@@ -134,8 +130,7 @@ def test_admin_pages(live_server: LiveServer, tabs: Callable[..., Tab]) -> None:
     }
     api.post("/v1/chat/completions", json=question).raise_for_status()
     tab = tabs(live_server)
-    page = tab.page
-    tab.login()
+    page = tab.login()
 
     tab.go("#/admin/users")
     form = page.get_by_role("form", name="Create a user")

@@ -78,8 +78,7 @@ def test_hostile_text_is_inert_everywhere(
     fake.behaviour.words = chunks(PAYLOAD)  # the model's answer, split mid-tag
     server = serve(make_settings(toml=fake_toml(url)))
     tab = tabs(server)
-    page = tab.page
-    tab.login()
+    page = tab.login()
 
     # the renderer keeps ordinary Markdown
     html = page.evaluate(MARKDOWN)
