@@ -3,6 +3,10 @@ strict Content-Security-Policy, and nothing else reachable through them."""
 
 from __future__ import annotations
 
+import fnmatch
+import tomllib
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -81,3 +85,13 @@ async def test_a_forged_host_does_not_reach_the_policy(anon: httpx.AsyncClient) 
     response = await anon.get("/", headers={"host": "evil; script-src *"})
     policy = response.headers["content-security-policy"]
     assert "evil" not in policy and "script-src *" not in policy
+
+
+def test_every_static_file_ships_in_the_wheel() -> None:
+    """pyproject's package-data globs cover every file the app serves."""
+    root = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["universal_ai_tools"]
+    for name in ASSETS:
+        assert any(fnmatch.fnmatch(f"web/static/{name}", pattern) for pattern in globs), name
