@@ -3,9 +3,8 @@ strict Content-Security-Policy, and nothing else reachable through them."""
 
 from __future__ import annotations
 
-import fnmatch
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import httpx
 import pytest
@@ -94,4 +93,5 @@ def test_every_static_file_ships_in_the_wheel() -> None:
         "package-data"
     ]["universal_ai_tools"]
     for name in ASSETS:
-        assert any(fnmatch.fnmatch(f"web/static/{name}", pattern) for pattern in globs), name
+        shipped = PurePosixPath(f"web/static/{name}")
+        assert any(shipped.match(pattern) for pattern in globs), name
