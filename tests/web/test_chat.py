@@ -97,6 +97,14 @@ def test_first_page_login_and_a_streamed_chat(
     page.wait_for_selector(".composer button[type=submit]:not([disabled])")
     assert stop.is_hidden()
     tab.shots("chat")
+
+    # the dark theme, kept across a reload
+    page.get_by_role("button", name="Toggle dark theme").click()
+    theme = page.evaluate("() => document.documentElement.dataset.theme")
+    page.reload()
+    page.locator(".msg.assistant").first.wait_for()
+    assert page.evaluate("() => document.documentElement.dataset.theme") == theme
+    tab.shots(f"chat-{theme}")
     tab.check()
 
 
@@ -112,6 +120,11 @@ def test_conversations_sidebar(live_server: LiveServer, tabs: Callable[..., Tab]
     page.get_by_label("Search conversations").fill("lisbon")
     expect(items).to_have_count(1)
     assert items.first.inner_text().startswith("Trip to Lisbon")
+    page.keyboard.press("Alt+2")  # keyboard navigation between pages
+    page.get_by_role("heading", name="Agents", exact=True).wait_for()
+    page.keyboard.press("Alt+1")
+    page.get_by_label("Search conversations").fill("lisbon")
+    expect(items).to_have_count(1)
 
     items.first.locator("summary").click()
     items.first.get_by_role("button", name="Rename").click()

@@ -31,6 +31,9 @@ def test_two_users_share_a_room_with_an_agent(
     api = owner_api(live_server)
     bob = api.post("/users", json={"email": BOB[0], "password": BOB[1], "role": "member"})
     assert bob.status_code == 201, bob.text
+    dave = api.post(
+        "/users", json={"email": "dave@example.com", "password": "dave-password-1"}
+    ).json()
     agent = api.post(
         "/agents",
         json={
@@ -52,6 +55,13 @@ def test_two_users_share_a_room_with_an_agent(
     form.get_by_role("button", name="Create room").click()
     ann.page.get_by_role("heading", name="team").wait_for()
     room_id = api.get("/rooms").json()["data"][0]["id"]
+    ann.page.get_by_text("Invite").click()
+    ann.page.get_by_label("User to invite").select_option(label="dave@example.com")
+    ann.page.get_by_role("button", name="Add member").click()
+    ann.page.get_by_text("Member added").wait_for()
+    members = {m["user_id"] for m in api.get(f"/rooms/{room_id}").json()["members"]}
+    assert dave["id"] in members and bob.json()["id"] in members
+    ann.page.get_by_text("Invite").click()
 
     bob_tab = tabs(live_server, PHONE)
     bob_frames = frames_of(bob_tab)

@@ -12,7 +12,16 @@ export async function mount(main, [conversationId, agentId]) {
   const archived = h('input', { type: 'checkbox', id: 'show-archived' });
   const list = h('ul', { class: 'list', 'aria-label': 'Conversations' });
   const picker = modelPicker(names, agents, agentId ? `agent:${agentId}` : localStorage.getItem('uait.model') || names[0]);
-  picker.addEventListener('change', () => localStorage.setItem('uait.model', picker.value));
+  picker.addEventListener('change', () => {
+    const choice = picker.value;
+    const conversation = state.conversation;
+    if (!choice.startsWith('agent:')) localStorage.setItem('uait.model', choice);
+    // an agent's chat is its own conversation: switching to or from an agent starts a new one
+    const agentOf = conversation?.agent_id ? `agent:${conversation.agent_id}` : null;
+    if (conversation && (choice.startsWith('agent:') || agentOf) && choice !== agentOf) {
+      location.hash = choice.startsWith('agent:') ? `#/chat/new/${choice.slice(6)}` : '#/chat';
+    }
+  });
   const title = h('h1', { class: 'title' }, 'New chat');
   const log = h('div', { class: 'messages', role: 'log', 'aria-label': 'Messages', 'aria-live': 'polite' });
   const input = h('textarea', { rows: 2, placeholder: 'Message… (Enter sends, Shift+Enter for a new line)', 'aria-label': 'Message' });
