@@ -25,6 +25,17 @@ FIRST_PAGE_METRICS = """() => {
 }"""
 
 
+# Records every state the first answer's text goes through while it is shown.
+WATCH_ANSWER = """() => {
+  window.answerStates = [];
+  new MutationObserver(() => {
+    const body = document.querySelector('.msg.assistant .body');
+    if (body) window.answerStates.push(body.textContent);
+  }).observe(document.querySelector('.messages'),
+    { subtree: true, childList: true, characterData: true });
+}"""
+
+
 def words(text: str) -> list[str]:
     return re.findall(r"[A-Za-z0-9]+", text)
 
@@ -36,13 +47,14 @@ def test_first_page_login_and_a_streamed_chat(
     page = tab.page
     tab.open()
     metrics = page.evaluate(FIRST_PAGE_METRICS)
-    js_total = sum(len(body) for name, (body, _) in ASSETS.items() if name.endswith(".js"))
+    js_total = sum(len(asset.body) for name, asset in ASSETS.items() if name.endswith(".js"))
     record_metrics({"first_page": metrics, "js_bytes_total": js_total})
     assert metrics["app_interactive_ms"] is not None  # reported, not asserted on
     assert page.get_by_text("First start?").is_visible()
     tab.shots("login")
 
     tab.login()
+    page.evaluate(WATCH_ANSWER)
     page.get_by_label("Message", exact=True).fill("Hello! Name three colours.")
     page.keyboard.press("Enter")
     answer = page.locator(".msg.assistant[data-message-id]").first
@@ -60,6 +72,10 @@ def test_first_page_login_and_a_streamed_chat(
     assert stored[1]["id"] == message_id
     shown = answer.locator(".body").inner_text()
     assert words(stored[1]["content"])[:5] == words(shown)[:5]  # the stored answer, rendered
+    # streamed: the answer was shown in parts before it was whole
+    states = [words(text) for text in page.evaluate("() => window.answerStates")]
+    partial = [state for state in states if 0 < len(state) < len(words(shown))]
+    assert partial, states
 
     # feedback: thumbs and rating reach the summary
     answer.get_by_role("button", name="Good answer").click()

@@ -80,6 +80,11 @@ def test_api_keys_devices_and_password(
     expect(row).to_contain_text("revoked")
     assert api.get(f"/devices/{device['id']}").json()["revoked_at"] is not None
 
+    page.get_by_label("Current password").fill("not-my-password")
+    page.get_by_label("New password").fill("a-new-owner-password")
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_text("the current password is wrong").wait_for()
+    page.get_by_role("button", name="Log out").wait_for()  # still logged in
     page.get_by_label("Current password").fill(OWNER_PASSWORD)
     page.get_by_label("New password").fill("a-new-owner-password")
     page.get_by_role("button", name="Change password").click()

@@ -68,6 +68,15 @@ async def test_unknown_and_traversing_paths_are_404_json(
     assert "import" not in response.text
 
 
+async def test_unchanged_assets_are_revalidated_with_an_etag(anon: httpx.AsyncClient) -> None:
+    first = await anon.get("/ui/js/app.js")
+    etag = first.headers["etag"]
+    again = await anon.get("/ui/js/app.js", headers={"if-none-match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = await anon.get("/ui/app.css", headers={"if-none-match": etag})
+    assert other.status_code == 200 and other.content
+
+
 def test_only_static_files_are_shipped() -> None:
     assert "index.html" in ASSETS
     assert all(not name.endswith(".py") for name in ASSETS)

@@ -7,10 +7,12 @@ else. They need no credentials; every API call the app makes carries its access 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -31,10 +33,16 @@ TYPES = {
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
-def _load_assets() -> dict[str, tuple[bytes, str]]:
-    """Every shipped file by its path under `static/`, with its content type."""
+class Asset(NamedTuple):
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def _load_assets() -> dict[str, Asset]:
+    """Every shipped file by its path under `static/`, with its content type and ETag."""
     root = files(__package__ or "universal_ai_tools.web").joinpath("static")
-    assets: dict[str, tuple[bytes, str]] = {}
+    assets: dict[str, Asset] = {}
 
     def walk(folder: Traversable, prefix: str) -> None:
         for entry in folder.iterdir():
@@ -42,7 +50,8 @@ def _load_assets() -> dict[str, tuple[bytes, str]]:
             if entry.is_dir():
                 walk(entry, f"{name}/")
             elif (kind := TYPES.get(PurePosixPath(name).suffix)) is not None:
-                assets[name] = (entry.read_bytes(), kind)
+                body = entry.read_bytes()
+                assets[name] = Asset(body, kind, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
 
     walk(root, "")
     return assets
@@ -66,14 +75,16 @@ def _asset(request: Request, name: str) -> Response:
     found = ASSETS.get(name)
     if found is None:
         raise NotFound(f"no such file: /ui/{name}"[:200])
-    body, kind = found
     headers = {
         "Content-Security-Policy": content_security_policy(request.headers.get("host")),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-cache",
+        "Cache-Control": "no-cache",  # revalidated each time: a new release shows at once
+        "ETag": found.etag,
     }
-    return Response(body, media_type=kind, headers=headers)
+    if request.headers.get("if-none-match") == found.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(found.body, media_type=found.content_type, headers=headers)
 
 
 @router.get("/")

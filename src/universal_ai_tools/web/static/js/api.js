@@ -2,6 +2,8 @@
 // sessionStorage (it survives a reload but is not shared between tabs: a refresh
 // token is rotated at every use, and presenting a spent one ends the whole session).
 
+import { saveBlob } from './dom.js';
+
 const REFRESH_KEY = 'uait.refresh';
 let access = null;
 let expiresAt = 0;
@@ -95,10 +97,11 @@ export async function request(path, { method = 'GET', body, headers = {}, signal
   };
   if (!access) await refresh();
   let response = await send();
-  if (response.status === 401 && (await refresh())) response = await send();
   if (response.status === 401) {
-    forget();
-    expiredListeners.forEach((listener) => listener());
+    // a new access token and one more try; a 401 after that is about the request itself
+    // (a wrong current password, say), not the session
+    if (await refresh()) response = await send();
+    else expiredListeners.forEach((listener) => listener());
   }
   return response;
 }
@@ -159,6 +162,5 @@ export async function upload(path, file, onProgress) {
 
 export async function download(path, name) {
   const blob = await api(path);
-  const { saveBlob } = await import('./dom.js');
   saveBlob(blob instanceof Blob ? blob : new Blob([JSON.stringify(blob, null, 2)]), name);
 }

@@ -34,7 +34,7 @@ function loginPage(message) {
     h('h1', {}, 'Universal AI Tools'),
     field('Email', email), field('Password', password), error,
     h('button', { type: 'submit', class: 'primary' }, 'Log in'),
-    h('details', { class: 'hint' }, h('summary', {}, 'First start?'),
+    h('details', { class: 'hint', open: true }, h('summary', {}, 'First start?'),
       h('p', {}, 'The server creates the first owner from ', h('code', {}, 'UAIT_ADMIN_EMAIL'), ' and ',
         h('code', {}, 'UAIT_ADMIN_PASSWORD'), '. When those are unset, log in as ', h('code', {}, 'admin@localhost'),
         ' with the password the server printed once on its terminal, then change it under Settings.')));
