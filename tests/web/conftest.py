@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,11 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+# Form controls and buttons that a screen reader could not name.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+  .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.title
+    || el.textContent.trim() || el.placeholder))
+  .map((el) => el.outerHTML.slice(0, 80))"""
 WAIT_MS = 60_000  # the embedded model on a busy two-core machine can be slow
 
 
@@ -113,7 +119,9 @@ class Tab:
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
     def shots(self, name: str) -> None:
-        """The current page at desktop and phone widths."""
+        """The current page at desktop and phone widths (every control labelled first)."""
+        unlabelled = self.page.evaluate(UNLABELLED)
+        assert not unlabelled, f"controls without an accessible name on {name}: {unlabelled}"
         size = self.page.viewport_size
         for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             self.page.set_viewport_size(viewport)  # type: ignore[arg-type]
@@ -152,6 +160,18 @@ def tabs(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[
         if failed:  # what the page showed when the test failed
             tab.shot(f"failed-{request.node.name}-{index}")
         tab.context.close()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z0-9]+", text)
+
+
+def renders(source: str, shown: str) -> bool:
+    """Whether `shown` (the page's text) is Markdown `source` rendered: its words are there,
+    except the few that rendering removes (list numbers, link targets)."""
+    visible = set(words(shown))
+    expected = words(source)
+    return sum(word in visible for word in expected) >= 0.9 * len(expected)
 
 
 def expect(target: Any) -> Any:
