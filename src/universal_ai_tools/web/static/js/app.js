@@ -113,6 +113,11 @@ onExpired(() => {
 });
 
 window.addEventListener('hashchange', route);
+// The skip link moves focus without touching the hash (the hash is the page's route).
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main')?.focus();
+});
 window.addEventListener('keydown', (event) => {
   if (event.altKey && /^[1-6]$/.test(event.key)) {
     const link = document.querySelectorAll('nav a')[Number(event.key) - 1];
