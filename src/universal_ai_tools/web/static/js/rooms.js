@@ -50,7 +50,8 @@ export async function mount(main, [roomId], app) {
   const list = h('ul', { class: 'list', 'aria-label': 'Rooms' });
   const create = h('details', { class: 'create' }, h('summary', {}, '+ New room'),
     createForm(app, users, agents, (room) => { location.hash = `#/rooms/${room.id}`; }));
-  const sidebar = h('aside', { class: 'sidebar', 'aria-label': 'Rooms' }, create, list);
+  // on a phone the list shows alone until a room is open, then behind the ☰ button
+  const sidebar = h('aside', { class: roomId ? 'sidebar' : 'sidebar always', 'aria-label': 'Rooms' }, create, list);
   const view = h('section', { class: 'chat room', 'aria-label': 'Room' });
   main.append(h('div', { class: 'split' }, sidebar, view));
   const rooms = (await api('/rooms')).data;
@@ -60,10 +61,11 @@ export async function mount(main, [roomId], app) {
     view.append(h('p', { class: 'muted empty' }, 'Choose a room, or create one.'));
     return { leave() {} };
   }
-  return openRoom(view, roomId, app, who, users, agents);
+  const toggle = h('button', { type: 'button', class: 'only-phone', 'aria-label': 'Show rooms', onclick: () => sidebar.classList.toggle('open') }, '☰');
+  return openRoom(view, roomId, app, { who, users, agents, toggle });
 }
 
-async function openRoom(view, roomId, app, who, users, agents) {
+async function openRoom(view, roomId, app, { who, users, agents, toggle }) {
   const realtime = app.realtime;
   const [room, history] = await Promise.all([api(`/rooms/${roomId}`), api(`/rooms/${roomId}/messages`, { query: { limit: 100 } })]);
   const presence = new Map(Object.entries(room.presence || {}));
@@ -265,7 +267,7 @@ async function openRoom(view, roomId, app, who, users, agents) {
     return [addPeople, agents.length ? bots : null];
   }
 
-  clear(view, h('div', { class: 'chat-head' }, h('h1', { class: 'title' }, room.name), conn, room.role !== 'read-only' ? invite : null),
+  clear(view, h('div', { class: 'chat-head' }, toggle, h('h1', { class: 'title' }, room.name), conn, room.role !== 'read-only' ? invite : null),
     presenceList, log, typingLine, room.role === 'read-only' ? h('p', { class: 'muted' }, 'You may read this room.') : composer);
   history.data.forEach(show);
   renderPresence();
