@@ -199,3 +199,33 @@ def test_agents_create_edit_and_chat(live_server: LiveServer, tabs: Callable[...
     conversation = api.get("/conversations").json()["data"][0]
     assert conversation["agent_id"] == agent["id"]
     tab.check()
+
+
+def test_older_conversations_and_room_messages_page_in(
+    live_server: LiveServer, tabs: Callable[..., Tab]
+) -> None:
+    api = owner_api(live_server)
+    for number in range(52):
+        api.post("/conversations", json={"title": f"chat {number}"}).raise_for_status()
+    room = api.post("/rooms", json={"name": "busy"}).json()
+    for number in range(1, 106):
+        posted = api.post(f"/rooms/{room['id']}/messages", json={"content": f"note {number}"})
+        assert posted.status_code == 201, posted.text
+    tab = tabs(live_server)
+    page = tab.login()
+    items = page.locator("ul[aria-label=Conversations] li:not(.more)")
+    expect(items).to_have_count(50)
+    page.get_by_role("button", name="Older conversations").click()
+    expect(items).to_have_count(52)
+    expect(page.get_by_role("button", name="Older conversations")).to_have_count(0)
+
+    tab.go(f"#/rooms/{room['id']}")
+    messages = page.locator(".messages .msg")
+    expect(messages).to_have_count(100)
+    assert messages.first.inner_text().endswith("note 6")
+    page.get_by_role("button", name="Older messages").click()
+    expect(messages).to_have_count(105)
+    shown = [text.split("\n")[-1] for text in messages.all_inner_texts()]
+    assert shown == [f"note {number}" for number in range(1, 106)]
+    expect(page.get_by_role("button", name="Older messages")).to_have_count(0)
+    tab.check()

@@ -37,11 +37,18 @@ export async function mount(main, [conversationId, agentId]) {
       h('div', { class: 'chat-head' }, toggle, title, h('label', { class: 'picker' }, 'Model ', picker)), log, composer)));
 
   let asked = 0;
-  async function refreshList() {
-    const turn = ++asked;
-    const found = await api('/conversations', { query: { q: search.value.trim(), archived: archived.checked } });
+  async function refreshList(before) {
+    const turn = before ? asked : ++asked;
+    const query = { q: search.value.trim(), archived: archived.checked, before };
+    const found = await api('/conversations', { query });
     if (turn !== asked) return; // a later search has been sent
-    clear(list, found.data.map((c) => conversationItem(c)));
+    if (!before) clear(list);
+    list.querySelector('.more')?.remove();
+    list.append(...found.data.map((c) => conversationItem(c)));
+    const last = found.data[found.data.length - 1];
+    if (found.has_more) {
+      list.append(h('li', { class: 'more' }, h('button', { type: 'button', class: 'wide', onclick: () => attempt(() => refreshList(last.updated_at)) }, 'Older conversations')));
+    }
   }
 
   function conversationItem(c) {
@@ -240,8 +247,8 @@ export async function mount(main, [conversationId, agentId]) {
       state.busy.abort();
     }
   });
-  search.addEventListener('input', debounce(() => attempt(refreshList), 250));
-  archived.addEventListener('change', () => attempt(refreshList));
+  search.addEventListener('input', debounce(() => attempt(() => refreshList()), 250));
+  archived.addEventListener('change', () => attempt(() => refreshList()));
 
   if (conversationId && conversationId !== 'new') await open(conversationId);
   await refreshList();

@@ -196,11 +196,30 @@ async function openRoom(view, roomId, app, { who, users, agents, toggle }) {
     conn.dataset.state = state;
   });
 
+  // Pages of earlier history, above what is shown.
+  function olderButton(page) {
+    log.querySelector('.older')?.remove();
+    const first = page[0];
+    if (!first || first.seq <= 1) return;
+    log.prepend(h('button', { type: 'button', class: 'older small', onclick: () => attempt(async () => {
+      const earlier = (await api(`/rooms/${roomId}/messages`, { query: { before: first.seq, limit: 100 } })).data;
+      const anchor = log.querySelector('.older')?.nextSibling || null;
+      for (const message of earlier) {
+        if (shown.has(message.id)) continue;
+        const node = messageNode(message);
+        shown.set(message.id, node);
+        log.insertBefore(node, anchor);
+      }
+      olderButton(earlier);
+    }) }, 'Older messages'));
+  }
+
   async function reload() {
     const latest = await api(`/rooms/${roomId}/messages`, { query: { limit: 100 } });
     clear(log);
     shown.clear();
     latest.data.forEach(show);
+    olderButton(latest.data);
   }
 
   let lastTyping = 0;
@@ -270,6 +289,7 @@ async function openRoom(view, roomId, app, { who, users, agents, toggle }) {
   clear(view, h('div', { class: 'chat-head' }, toggle, h('h1', { class: 'title' }, room.name), conn, room.role !== 'read-only' ? invite : null),
     presenceList, log, typingLine, room.role === 'read-only' ? h('p', { class: 'muted' }, 'You may read this room.') : composer);
   history.data.forEach(show);
+  olderButton(history.data);
   renderPresence();
   const lastSeq = history.data.length ? history.data[history.data.length - 1].seq : room.last_seq;
   realtime.join(roomId, lastSeq);
