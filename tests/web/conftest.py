@@ -111,8 +111,10 @@ class Tab:
         return self.page
 
     def go(self, hash_route: str) -> None:
+        """Go to a page by its hash route and wait until that page is mounted."""
         self.page.evaluate("(route) => { location.hash = route; }", hash_route)
-        self.page.wait_for_selector("main#main > *")
+        name = hash_route.removeprefix("#/").split("/")[0]
+        self.page.wait_for_selector(f"main#main > .view[data-route={name}] > *")
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -72,21 +72,30 @@ function shell() {
 }
 
 let current = null;
+let navigation = 0;
 
+// Each page mounts into a fresh view; a navigation that a newer one overtook is dropped.
 async function route() {
   if (!app.me) return;
-  const [name = 'chat', ...rest] = location.hash.replace(/^#\/?/, '').split('/');
-  const page = PAGES[name] || PAGES.chat;
+  const turn = ++navigation;
+  const [asked = 'chat', ...rest] = location.hash.replace(/^#\/?/, '').split('/');
+  const name = PAGES[asked] ? asked : 'chat';
+  const page = PAGES[name];
   const main = document.getElementById('main');
   for (const link of document.querySelectorAll('nav a')) {
     if (link.dataset.page === name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   current?.leave?.();
+  current = null;
   const module = await page.load();
+  if (turn !== navigation) return;
   document.title = `${page.title} · Universal AI Tools`;
-  clear(main);
-  current = (await attempt(() => module.mount(main, rest.map(decodeURIComponent), app))) || null;
+  const view = h('div', { class: 'view', 'data-route': name });
+  clear(main, view);
+  const mounted = (await attempt(() => module.mount(view, rest.map(decodeURIComponent), app))) || null;
+  if (turn === navigation) current = mounted;
+  else mounted?.leave?.();
 }
 
 async function start() {
