@@ -77,6 +77,7 @@ class Tab:
         self.context.set_default_timeout(WAIT_MS)
         self.page: Page = self.context.new_page()
         self.problems: list[str] = []
+        self.notes: list[str] = []  # errors the app reported to the user (printed on failure)
         self.page.on("dialog", self._dialog)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"uncaught error: {error}"))
@@ -86,6 +87,8 @@ class Tab:
         dialog.dismiss()
 
     def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "warning":
+            self.notes.append(message.text)
         if message.type != "error":
             return
         own_script = "/ui/" in str(message.location.get("url", ""))
@@ -159,8 +162,9 @@ def tabs(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[
     yield open_tab
     failed = request.node.stash.get(FAILED, False)
     for index, tab in enumerate(opened):
-        if failed:  # what the page showed when the test failed
+        if failed:  # what the page showed when the test failed, and what it reported
             tab.shot(f"failed-{request.node.name}-{index}")
+            print(f"tab {index} reported: {tab.notes}")
         tab.context.close()
 
 

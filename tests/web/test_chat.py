@@ -143,6 +143,7 @@ def test_conversations_sidebar(live_server: LiveServer, tabs: Callable[..., Tab]
     page.locator("dialog[open]").get_by_label("Title").fill("Lisbon in May")
     page.locator("dialog[open]").get_by_role("button", name="Save").click()
     page.get_by_label("Search conversations").fill("")
+    expect(items).to_have_count(2)  # the whole list again
     page.locator("ul[aria-label=Conversations] li a", has_text="Lisbon in May").wait_for()
 
     lisbon = items.filter(has_text="Lisbon in May")

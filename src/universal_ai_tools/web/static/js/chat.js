@@ -156,7 +156,10 @@ export async function mount(main, [conversationId, agentId]) {
   async function turn(content, { regenerating = false } = {}) {
     if (state.busy) return;
     const conversation = await attempt(ensureConversation);
-    if (!conversation) return;
+    if (!conversation) {
+      if (!regenerating && !input.value) input.value = content; // nothing typed is lost
+      return;
+    }
     state.lastUser = content;
     if (!regenerating) bubble('user', content);
     const view = bubble('assistant', '');

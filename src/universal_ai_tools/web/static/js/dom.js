@@ -31,6 +31,7 @@ export function clear(el, ...children) {
 export function toast(message, kind = 'info') {
   const box = document.getElementById('toasts');
   const item = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  if (kind === 'error') console.warn('uait:', message); // for whoever reads the console
   box.append(item);
   setTimeout(() => item.remove(), kind === 'error' ? 8000 : 4000);
 }
