@@ -30,7 +30,7 @@ WATCH_ANSWER = """() => {
   new MutationObserver(() => {
     const body = document.querySelector('.msg.assistant .body');
     if (body) window.answerStates.push(body.textContent);
-  }).observe(document.querySelector('.messages'),
+  }).observe(document.body,
     { subtree: true, childList: true, characterData: true });
 }"""
 
@@ -142,6 +142,7 @@ def test_conversations_sidebar(live_server: LiveServer, tabs: Callable[..., Tab]
     items.first.get_by_role("button", name="Rename").click()
     page.locator("dialog[open]").get_by_label("Title").fill("Lisbon in May")
     page.locator("dialog[open]").get_by_role("button", name="Save").click()
+    page.locator("ul[aria-label=Conversations] li a", has_text="Lisbon in May").wait_for()
     page.get_by_label("Search conversations").fill("")
     expect(items).to_have_count(2)  # the whole list again
     page.locator("ul[aria-label=Conversations] li a", has_text="Lisbon in May").wait_for()

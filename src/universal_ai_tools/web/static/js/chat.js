@@ -52,24 +52,28 @@ export async function mount(main, [conversationId, agentId]) {
   }
 
   function conversationItem(c) {
+    const link = h('a', { href: `#/chat/${c.id}` }, c.title || 'Untitled');
     const actions = h('details', { class: 'menu' }, h('summary', { 'aria-label': `Actions for ${c.title || 'Untitled'}` }, '⋯'),
       h('div', { class: 'menu-body' },
-        h('button', { type: 'button', onclick: () => rename(c) }, 'Rename'),
+        h('button', { type: 'button', onclick: () => rename(c, link) }, 'Rename'),
         h('button', { type: 'button', onclick: () => archive(c) }, c.archived ? 'Unarchive' : 'Archive'),
         h('button', { type: 'button', onclick: () => download(`/conversations/${c.id}/export?format=markdown`, `conversation-${c.id}.md`) }, 'Export Markdown'),
         h('button', { type: 'button', onclick: () => download(`/conversations/${c.id}/export?format=json`, `conversation-${c.id}.json`) }, 'Export JSON'),
         h('button', { type: 'button', class: 'danger', onclick: () => remove(c) }, 'Delete')));
     actions.addEventListener('click', (event) => { if (event.target.closest('.menu-body button')) actions.open = false; });
     actions.addEventListener('keydown', (event) => { if (event.key === 'Escape') actions.open = false; });
-    return h('li', { class: c.id === state.conversation?.id ? 'active' : null },
-      h('a', { href: `#/chat/${c.id}` }, c.title || 'Untitled'), actions);
+    return h('li', { class: c.id === state.conversation?.id ? 'active' : null }, link, actions);
   }
 
-  async function rename(c) {
+  // Renamed in place: the list is not redrawn under the user.
+  async function rename(c, link) {
     const values = await ask('Rename conversation', [{ name: 'title', label: 'Title', value: c.title, required: true }]);
-    if (values) await attempt(() => api(`/conversations/${c.id}`, { method: 'PATCH', body: { title: values.title } }), 'Renamed');
-    if (c.id === state.conversation?.id && values) title.textContent = values.title;
-    await refreshList();
+    if (!values) return;
+    const saved = await attempt(() => api(`/conversations/${c.id}`, { method: 'PATCH', body: { title: values.title } }), 'Renamed');
+    if (!saved) return;
+    c.title = saved.title;
+    link.textContent = saved.title || 'Untitled';
+    if (c.id === state.conversation?.id) title.textContent = link.textContent;
   }
 
   async function archive(c) {
