@@ -1,4 +1,5 @@
-"""Fails when a module of the package grows past the line limit (keep modules small)."""
+"""Fails when a module of the package (Python, or the web app's JavaScript) grows past the
+line limit (keep modules small)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ def main() -> int:
     root, limit = Path(sys.argv[1]), int(sys.argv[2])
     too_long = [
         (path, count)
-        for path in sorted(root.rglob("*.py"))
+        for path in sorted([*root.rglob("*.py"), *root.rglob("*.js")])
         if (count := len(path.read_text().splitlines())) > limit
     ]
     for path, count in too_long:

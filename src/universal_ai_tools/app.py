@@ -52,6 +52,7 @@ from universal_ai_tools.realtime.rooms import RoomService
 from universal_ai_tools.realtime.ws import Realtime
 from universal_ai_tools.scaleout import build_shared_state
 from universal_ai_tools.settings import EMBEDDED_BACKEND, Settings, load_settings
+from universal_ai_tools.web import router as web_router
 
 
 def create_app(
@@ -169,6 +170,7 @@ def create_app(
     app.include_router(realtime_router.router)
     app.include_router(ws.router)
     _add_schema_routes(app)
+    app.include_router(web_router.router)
     app.add_middleware(JsonByDefault)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     if settings.observability.enabled:

@@ -23,6 +23,8 @@ PUBLIC = {
     ("POST", "/auth/device/challenge"),
     ("POST", "/auth/device/login"),
     ("POST", "/auth/register"),
+    ("GET", "/"),  # the web app's static files (tests/web)
+    ("GET", "/ui/{name}"),
 }
 # A body every model route accepts, so that the answer can only be about the credentials.
 WELL_FORMED: dict[str, Any] = {**chat_body(), "prompt": "hi", "input": "hi", "name": "x"}
