@@ -70,6 +70,20 @@ async def test_long_conversation_is_trimmed_to_the_window(client: httpx.AsyncCli
     assert last["message"]["finish_reason"] in ("stop", "length")
 
 
+async def test_dense_history_is_trimmed_by_the_real_token_count(
+    client: httpx.AsyncClient,
+) -> None:
+    """Digits and commas are a token a character: three times the estimate. The turn
+    still fits, because the embedded model counts the real prompt."""
+    conversation = await new_conversation(client)
+    await turn(client, conversation, "7," * 520)  # 1040 tokens, estimated 351
+    last = await turn(client, conversation, "8," * 520)
+    prompt = (
+        await client.get(f"/conversations/{conversation}/messages/{last['message']['id']}/prompt")
+    ).json()
+    assert [m["content"] for m in prompt["messages"]] == ["8," * 520]  # the first turn dropped
+
+
 def test_abandoned_stream_is_stored_once_as_cancelled(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.url, headers=live_server.headers, timeout=60) as http:
         conversation = http.post("/conversations", json={}).json()["id"]

@@ -4,7 +4,9 @@ The prompt is: one system message (the agent's or the caller's system prompt, pl
 user's relevant memories when memory is on), then as many of the most recent stored
 turns as fit the model's context window, then the new user turn. Tokens are estimated
 as `len(text) / 3 + 4` per message (generous for English), keeping `max_tokens` (or 256)
-free for the answer; the oldest turns are dropped first.
+free for the answer; the oldest turns are dropped first. A provider that can count a
+prompt's tokens exactly (the embedded model) has the last word: turns are dropped until
+the real prompt fits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,7 +26,7 @@ from universal_ai_tools.conversations.models import Conversation, Message
 from universal_ai_tools.conversations.service import ConversationService
 from universal_ai_tools.db.types import new_id
 from universal_ai_tools.errors import UAITError
-from universal_ai_tools.llm.routing import ModelRegistry, Route
+from universal_ai_tools.llm.routing import CountsTokens, ModelRegistry, Route
 from universal_ai_tools.llm.types import ChatDelta, ChatMessage, ChatRequest, ChatResult, ToolSpec
 
 DEFAULT_CONTEXT = 8192
@@ -100,6 +102,25 @@ def fit_history(history: Sequence[ChatMessage], budget: int) -> list[ChatMessage
     return kept
 
 
+def fit_exactly(
+    provider: object,
+    build: Callable[[list[ChatMessage]], ChatRequest],
+    history: list[ChatMessage],
+    limit: int,
+) -> ChatRequest:
+    """`build(history)`, dropping the oldest turns while the provider counts more than
+    `limit` tokens (the estimate of `fit_history` can be short for dense text)."""
+    request = build(history)
+    if not isinstance(provider, CountsTokens):
+        return request
+    while history and (provider.count_prompt_tokens(request) or 0) > limit:
+        history = history[1:]
+        while history and history[0].role == "assistant":
+            history = history[1:]
+        request = build(history)
+    return request
+
+
 class ConversationChat:
     def __init__(
         self,
@@ -146,7 +167,12 @@ class ConversationChat:
             [ChatMessage(role=m.role, content=m.content) for m in stored if m.role != "system"],
             max(0, int(context * 0.9) - reserve - used),
         )
-        request = generation.request(route.target, [*system_messages, *history, new_turn])
+        request = fit_exactly(
+            route.provider,
+            lambda kept: generation.request(route.target, [*system_messages, *kept, new_turn]),
+            history,
+            context - reserve,
+        )
         user_message = await self.conversations.add(
             Message(
                 conversation_id=conversation.id,

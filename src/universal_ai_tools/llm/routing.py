@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from universal_ai_tools.errors import BadRequest, ModelNotFound
 from universal_ai_tools.llm import auto
@@ -251,6 +252,13 @@ class ModelRegistry:
         return await self.health.current()
 
 
+@runtime_checkable
+class CountsTokens(Protocol):
+    """A provider that can tell a prompt's exact length in tokens (the embedded model)."""
+
+    def count_prompt_tokens(self, request: ChatRequest) -> int | None: ...
+
+
 class ModelProvider:
     """The provider a route hands out: one model's calls through the dispatcher."""
 
@@ -282,6 +290,17 @@ class ModelProvider:
 
     def _first(self) -> Deployment:
         return self.registry.deployments[self.model.name][0]
+
+    def count_prompt_tokens(self, request: ChatRequest) -> int | None:
+        """The largest exact count among the deployments that can count (the prompt must
+        fit whichever one answers); None when none can."""
+        counts = [
+            deployment.provider.count_prompt_tokens(request)
+            for deployment in self.registry.deployments[self.model.name]
+            if isinstance(deployment.provider, CountsTokens)
+        ]
+        known = [count for count in counts if count is not None]
+        return max(known) if known else None
 
     async def list_models(self) -> list[ModelInfo]:
         return await self._first().provider.list_models()

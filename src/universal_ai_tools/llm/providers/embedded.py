@@ -98,6 +98,10 @@ class EmbeddedProvider:
     def queue_depth(self) -> int:
         return self._waiting
 
+    def count_prompt_tokens(self, request: ChatRequest) -> int | None:
+        """The prompt's exact length in tokens (tokenizing only reads the vocabulary)."""
+        return len(self.engine.prompt_tokens(request)) if self.engine is not None else None
+
     async def chat(self, request: ChatRequest) -> ChatResult:
         parts: list[str] = []
         async for delta in self.stream_chat(request):
