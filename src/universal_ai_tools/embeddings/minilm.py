@@ -11,6 +11,7 @@ the real tokens and L2-normalised, with inputs truncated to 256 word pieces ([CL
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,6 +70,10 @@ class MiniLMEmbedder:
     serve several threads at once (e.g. calls through `asyncio.to_thread`).
     """
 
+    # The one deliberate process-wide cache: read-only weights, see `shared`.
+    _loaded: dict[Path, MiniLMEmbedder] = {}
+    _loading = threading.Lock()
+
     def __init__(self, model_dir: Path | None = None, *, max_tokens: int = MAX_TOKENS) -> None:
         model_dir = model_dir if model_dir is not None else default_model_dir()
         for required in ("config.json", "model.safetensors", "tokenizer.json"):
@@ -84,6 +89,17 @@ class MiniLMEmbedder:
         tokenizer.no_padding()
         self._tokenizer = tokenizer
         self._max_tokens = max_tokens
+
+    @classmethod
+    def shared(cls) -> MiniLMEmbedder:
+        """The default model, loaded once per process: its weights are read-only and
+        `embed` is thread-safe, so every app of a process (the tests start hundreds) can
+        use one copy instead of about 90 MB each, which the allocator does not give back."""
+        model_dir = default_model_dir()
+        with cls._loading:
+            if model_dir not in cls._loaded:
+                cls._loaded[model_dir] = cls(model_dir)
+            return cls._loaded[model_dir]
 
     @property
     def name(self) -> str:

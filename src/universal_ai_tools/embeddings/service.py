@@ -38,7 +38,7 @@ class EmbeddingService:
 
     @classmethod
     async def load(cls) -> EmbeddingService:
-        return cls(await asyncio.to_thread(MiniLMEmbedder))
+        return cls(await asyncio.to_thread(MiniLMEmbedder.shared))
 
     @property
     def dimensions(self) -> int:
