@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from opentelemetry import trace
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -138,6 +139,25 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_refused(request: Request, exc: Exception) -> Response:
+    """A value the database will not store (PostgreSQL checks what SQLite lets through:
+    text with NUL characters, strings over a column's length, integers out of range), or
+    a write that lost a race for a unique name: the request's fault, never a 500."""
+    assert isinstance(exc, DataError | IntegrityError)
+    logger.info("database refused %s %s: %s", request.method, request.url.path, exc.orig)
+    if isinstance(exc, IntegrityError):
+        conflict = "the request conflicts with an object that exists already"
+        return error_response(request.url.path, 409, conflict, "invalid_request_error", "conflict")
+    refused = await _unauthenticated(request)
+    if refused is not None:
+        return await _uait_error(request, refused)
+    message = (
+        "a value in the request cannot be stored: text with a NUL character, a value "
+        "too long for its field, or a number out of range"
+    )
+    return error_response(request.url.path, 400, message, "invalid_request_error", "invalid_value")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(
@@ -150,6 +170,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ValidationError, _validation_error)
+    app.add_exception_handler(DataError, _database_refused)
+    app.add_exception_handler(IntegrityError, _database_refused)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
