@@ -157,7 +157,7 @@ async def test_memories_are_searched_with_pgvector(make_settings: SettingsFactor
     async with running(settings) as http:
         for fact in ("I live in Oslo", "My dog is called Rex", "I work as a nurse"):
             assert (await http.post("/memories", json={"content": fact})).status_code == 201
-        found = await http.get("/memories/search", params={"q": "what is my pet's name"})
+        found = await http.get("/memories", params={"q": "what is my pet's name"})
         assert found.status_code == 200, found.text
         assert found.json()["data"][0]["content"] == "My dog is called Rex"
     async with engine_on(settings.resolved_database_url) as engine:
