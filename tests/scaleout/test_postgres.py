@@ -5,9 +5,12 @@ refuses. These run in the PostgreSQL pass (`UAIT_TEST_BACKENDS=postgres`)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from itertools import count
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -16,8 +19,10 @@ from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.backends import Backends
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, SettingsFactory, login
+from tests.core.test_cli import UAIT, cli_env
 from tests.postgres_server import PostgresServer
 from tests.scaleout.test_cache_store import entry
+from tests.servers import free_port
 
 from universal_ai_tools.app import create_app
 from universal_ai_tools.cache.entries import Vector
@@ -107,6 +112,40 @@ async def test_two_servers_starting_together_make_one_owner(
         assert (await two.get("/auth/me")).status_code == 200
     async with engine_on(postgres.url(fresh)) as engine:
         assert await scalar(engine, "SELECT count(*) FROM users") == 1
+
+
+def test_two_workers_on_a_fresh_database(
+    postgres: PostgresServer, fresh: str, test_backends: Backends, tmp_path: Path
+) -> None:
+    """`uait serve --workers 2` on an empty database: both workers migrate and bootstrap
+    at once (under the advisory locks), the server serves, one owner exists."""
+    port = free_port()
+    env = cli_env(tmp_path, UAIT_DATABASE_URL=postgres.url(fresh))
+    env.update(UAIT_REDIS_URL=test_backends.redis.url, UAIT_REDIS_PREFIX=f"{fresh}:")
+    command = [UAIT, "serve", "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        ready = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                ready = httpx.get(f"{url}/ready", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert ready is not None and ready.status_code == 200, process.returncode
+        credentials = {"email": "owner@example.com", "password": "pw-123456789"}
+        for _ in range(4):  # whichever worker answers
+            assert httpx.post(f"{url}/auth/login", json=credentials).status_code == 200
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert "Traceback" not in output, output[-3000:]
+    count = postgres.psql("SELECT count(*) FROM users", fresh).stdout.strip()
+    assert count == "1"
 
 
 async def test_unix_socket_url(postgres: PostgresServer, make_settings: SettingsFactory) -> None:
