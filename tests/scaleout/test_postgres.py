@@ -34,6 +34,7 @@ from universal_ai_tools.scaleout.redis_cache import RedisCacheStore
 from universal_ai_tools.settings import Settings
 
 SCOPE = ("org-1", "smollm2", "context-a")
+pytestmark = pytest.mark.usefixtures("postgres")  # skipped in the SQLite pass
 
 
 @pytest.fixture
