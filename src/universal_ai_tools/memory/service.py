@@ -72,6 +72,14 @@ class MemoryService:
         vector = await self.embedder.embed_one(text) if self.embedder is not None else None
         return Probe(text, vector)
 
+    async def _has_any(self, principal: Principal) -> bool:
+        """Whether the user has a memory (no query embedding is computed for nothing)."""
+        statement = select(Memory.id).where(
+            Memory.org_id == principal.org_id, Memory.user_id == principal.user_id
+        )
+        async with self.sessions() as session:
+            return await session.scalar(statement.limit(1)) is not None
+
     async def _owned(self, session: AsyncSession, principal: Principal, memory_id: str) -> Memory:
         memory = await session.scalar(
             select(Memory).where(
@@ -155,7 +163,7 @@ class MemoryService:
         text = query.strip()
         if len(text) > MAX_QUERY_CHARS:
             raise BadRequest(f"the query is too long: at most {MAX_QUERY_CHARS} characters")
-        if not text:
+        if not text or not await self._has_any(principal):
             return []
         probe = await self._probe(text)
         async with self.sessions.begin() as session:
@@ -175,7 +183,7 @@ class MemoryService:
         (tokens estimated as len(content) / 4 + 1).
         """
         text = query_text.strip()[:MAX_QUERY_CHARS]
-        if not text or limit <= 0 or token_budget <= 0:
+        if not text or limit <= 0 or token_budget <= 0 or not await self._has_any(principal):
             return []
         probe = await self._probe(text)
         async with self.sessions.begin() as session:
