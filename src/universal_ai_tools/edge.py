@@ -150,6 +150,8 @@ async def _database_refused(request: Request, exc: Exception) -> Response:
     SQLSTATE class 22), or a write that lost a race for a unique name (class 23): the
     request's fault, never a 500. Any other database error is one."""
     assert isinstance(exc, DBAPIError)
+    if request.scope["type"] != "http":  # a WebSocket: its own loop answers, or it closes
+        raise exc
     state = _sqlstate(exc)
     conflict = isinstance(exc, IntegrityError) or state.startswith("23")
     if not (conflict or isinstance(exc, DataError) or state.startswith("22")):
