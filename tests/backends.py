@@ -15,13 +15,19 @@ import concurrent.futures
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
-from tests.postgres_server import PostgresServer, postgres_bin
+import asyncpg
+
+from tests.postgres_server import SUPERUSER, PostgresServer, postgres_bin
 from tests.scaleout.redis_server import RedisServer
 from universal_ai_tools.db import migrate
 from universal_ai_tools.db.engine import create_engine
 
+T = TypeVar("T")
 SWITCH = "UAIT_TEST_BACKENDS"
 TEMPLATE = "uait_template"
 
@@ -38,6 +44,45 @@ def missing() -> str | None:
     if shutil.which("redis-server") is None:
         reasons.append("redis-server is not on PATH (Debian: apt-get install redis-server)")
     return "; ".join(reasons) or None
+
+
+class Admin:
+    """One asyncpg connection to the server's `postgres` database, on a thread with an event
+    loop of its own: CREATE and DROP DATABASE without starting a process per statement,
+    from synchronous code inside or outside the tests' event loop. Drops run in the
+    background; `close` waits for them."""
+
+    def __init__(self, postgres: PostgresServer) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._lock = asyncio.Lock()
+        self._pending: list[concurrent.futures.Future[None]] = []
+        connect = asyncpg.connect(
+            host=str(postgres.socket_dir), port=postgres.port, user=SUPERUSER, database="postgres"
+        )
+        self._connection: asyncpg.Connection = self._submit(connect).result()
+
+    def _submit(self, work: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    async def _execute(self, sql: str) -> None:
+        async with self._lock:  # one statement at a time on the connection
+            await self._connection.execute(sql)
+
+    def execute(self, sql: str) -> None:
+        self._submit(self._execute(sql)).result()
+
+    def execute_later(self, sql: str) -> None:
+        self._pending.append(self._submit(self._execute(sql)))
+
+    def close(self) -> None:
+        for done in self._pending:
+            done.result()
+        self._submit(self._connection.close()).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
 
 async def _migrate(url: str) -> None:
@@ -59,6 +104,7 @@ class Backends:
         self.redis = RedisServer(directory / "redis")
         self._by_directory: dict[Path, str] = {}
         self._made: list[str] = []
+        self._admin: Admin | None = None
 
     def start(self) -> None:
         self.redis.directory.mkdir(parents=True, exist_ok=True)
@@ -67,8 +113,16 @@ class Backends:
         self.postgres.psql(f"CREATE DATABASE {TEMPLATE}")
         with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own
             pool.submit(asyncio.run, _migrate(self.postgres.url(TEMPLATE))).result()
+        self._admin = Admin(self.postgres)
+
+    @property
+    def admin(self) -> Admin:
+        assert self._admin is not None, "start() first"
+        return self._admin
 
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
         self.postgres.stop()
         self.redis.stop()
         shutil.rmtree(self._own, ignore_errors=True)
@@ -79,7 +133,7 @@ class Backends:
         if name is None:
             name = f"test_{len(self._by_directory) + 1}"
             self.redis.start()  # an outage test may have left it down
-            self.postgres.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+            self.admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
             self._by_directory[key] = name
             self._made.append(name)
         return name
@@ -103,7 +157,7 @@ class Backends:
     def drop_since(self, mark: int) -> None:
         """Drop the databases made after `mark` (a test's), closing what still uses them."""
         for name in self._made[mark:]:
-            self.postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            self.admin.execute_later(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         del self._made[mark:]
 
 
