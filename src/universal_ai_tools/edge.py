@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from opentelemetry import trace
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -138,6 +139,37 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    """The SQLSTATE of a PostgreSQL error ("" for other databases)."""
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+
+
+async def _database_refused(request: Request, exc: Exception) -> Response:
+    """A value the database will not store (PostgreSQL checks what SQLite lets through:
+    text with NUL characters, strings over a column's length, integers out of range:
+    SQLSTATE class 22), or a write that lost a race for a unique name (class 23): the
+    request's fault, never a 500. Any other database error is one."""
+    assert isinstance(exc, DBAPIError)
+    if request.scope["type"] != "http":  # a WebSocket: its own loop answers, or it closes
+        raise exc
+    state = _sqlstate(exc)
+    conflict = isinstance(exc, IntegrityError) or state.startswith("23")
+    if not (conflict or isinstance(exc, DataError) or state.startswith("22")):
+        return await _unexpected_error(request, exc)
+    logger.info("database refused %s %s: %s", request.method, request.url.path, exc.orig)
+    if conflict:
+        message = "the request conflicts with an object that exists already"
+        return error_response(request.url.path, 409, message, "invalid_request_error", "conflict")
+    refused = await _unauthenticated(request)
+    if refused is not None:
+        return await _uait_error(request, refused)
+    message = (
+        "a value in the request cannot be stored: text with a NUL character, a value "
+        "too long for its field, or a number out of range"
+    )
+    return error_response(request.url.path, 400, message, "invalid_request_error", "invalid_value")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(
@@ -150,6 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_refused)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -168,7 +168,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: SQLite file in data_dir
+    # PostgreSQL's connection pool, per process (SQLite ignores them): connections kept
+    # open, extra ones allowed under load, and seconds a request waits for one.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
+    database_pool_timeout: float = Field(default=30.0, gt=0)
     redis_url: str | None = None  # scale-out: shared counters, cache, pub/sub (UAIT_REDIS_URL)
+    redis_prefix: str = Field(default="uait:", min_length=1)  # of every key and channel
     log_level: str = "info"
     jwt_secret: str | None = None  # the HMAC key; generated into data_dir when unset
     admin_email: str | None = None  # the first owner, created on first start

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from tests.backends import Backends
 from tests.conftest import OWNER_EMAIL as OWNER_EMAIL
 from tests.conftest import OWNER_PASSWORD as OWNER_PASSWORD
 from universal_ai_tools.app import create_app
@@ -76,7 +77,7 @@ async def start_app(settings: Settings, stack: AsyncExitStack) -> Running:
     return Running(app=app, settings=settings, http=http, stack=stack)
 
 
-def isolated_settings(directory: Path, **overrides: Any) -> Settings:
+def isolated_settings(directory: Path, backends: Backends | None, **overrides: Any) -> Settings:
     """Settings like `make_settings` builds, for fixtures wider than one test."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
@@ -87,6 +88,9 @@ def isolated_settings(directory: Path, **overrides: Any) -> Settings:
         overrides.setdefault("embedded", {"threads": 1})
         overrides.setdefault("admin_email", OWNER_EMAIL)
         overrides.setdefault("admin_password", OWNER_PASSWORD)
+        if backends is not None:
+            for name, value in backends.overrides(directory / "data").items():
+                overrides.setdefault(name, value)
         return load_settings(**overrides)
 
 

@@ -25,6 +25,7 @@ from tests.auth.helpers import (
     log_in,
 )
 from tests.conftest import SettingsFactory
+from universal_ai_tools.settings import Settings
 
 # Model B lives on a backend nobody listens on: a 403 proves the check came first.
 MODEL_B_TOML = """
@@ -57,6 +58,13 @@ def _b_requests(model: str) -> list[tuple[str, dict[str, Any]]]:
 def _load_requests(model: str) -> list[tuple[str, dict[str, Any]]]:
     """Ollama's way to load a model: no messages, no prompt."""
     return [("/api/chat", {"model": model, "messages": []}), ("/api/generate", {"model": model})]
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    """In-process counters, whose clock `install_clock` moves, on every database (the Redis
+    counters run on Redis's clock: tests/scaleout/test_counters.py covers them)."""
+    return make_settings(redis_url=None)
 
 
 @pytest.fixture
@@ -244,7 +252,8 @@ async def test_login_failures_are_limited_per_account(running: Running, owner: S
 async def test_login_failures_are_limited_per_address(
     start: Start, make_settings: SettingsFactory
 ) -> None:
-    running = await start(make_settings(auth={"login_failures_per_address": 6}))
+    settings = make_settings(auth={"login_failures_per_address": 6}, redis_url=None)
+    running = await start(settings)
     clock = install_clock(running.app)
     noisy = await running.client_from("203.0.113.7")
     quiet = await running.client_from("198.51.100.9")

@@ -30,6 +30,7 @@ from tests.auth.helpers import (
     start_app,
     user_session,
 )
+from tests.backends import Backends
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -84,8 +85,10 @@ async def _populate(
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def orgs(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TwoOrgs]:
-    settings = isolated_settings(tmp_path_factory.mktemp("tenancy"))
+async def orgs(
+    tmp_path_factory: pytest.TempPathFactory, test_backends: Backends | None
+) -> AsyncIterator[TwoOrgs]:
+    settings = isolated_settings(tmp_path_factory.mktemp("tenancy"), test_backends)
     async with AsyncExitStack() as stack:
         running = await start_app(settings, stack)
         http = running.http

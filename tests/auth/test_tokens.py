@@ -41,6 +41,7 @@ from tests.auth.helpers import (
     user_session,
     valid_claims,
 )
+from tests.backends import Backends
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 RSA_PRIVATE_PEM = RSA_KEY.private_bytes(
@@ -101,10 +102,10 @@ async def _status(http: httpx.AsyncClient, credential: str) -> int:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, test_backends: Backends | None
 ) -> AsyncIterator[tuple[Running, Session]]:
     """One app for the forgeries: they change nothing, and each app start hashes passwords."""
-    settings = isolated_settings(tmp_path_factory.mktemp("forgeries"))
+    settings = isolated_settings(tmp_path_factory.mktemp("forgeries"), test_backends)
     async with AsyncExitStack() as stack:
         running = await start_app(settings, stack)
         yield running, await log_in(running.http, OWNER_EMAIL, OWNER_PASSWORD)

@@ -339,3 +339,18 @@ async def test_empty_and_huge_turns_are_400(client: httpx.AsyncClient) -> None:
             f"/conversations/{conversation}/chat", json={"content": content}
         )
         assert response.status_code in (400, 413), response.text
+
+
+async def test_search_takes_percent_and_underscore_literally(client: httpx.AsyncClient) -> None:
+    for title in ("100% sure", "1000 things", "snake_case", "snakes cases"):
+        assert (await client.post("/conversations", json={"title": title})).status_code == 201
+
+    async def titles(**params: str) -> list[str]:
+        response = await client.get("/conversations", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(c["title"] for c in response.json()["data"])
+
+    assert await titles(q="100%") == ["100% sure"]
+    assert await titles(q="snake_") == ["snake_case"]
+    assert await titles(q="SURE") == ["100% sure"]
+    assert len(await titles(before="2999-01-01T00:00:00")) == 4  # no zone: UTC

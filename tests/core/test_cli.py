@@ -10,16 +10,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
+from tests.backends import Backends
 from tests.servers import free_port
 
 UAIT = str(Path(sys.executable).parent / "uait")
+BACKEND_ENV = "backend-env.json"  # the second pass's database and Redis, for the processes
+
+
+@pytest.fixture(autouse=True)
+def _backend_env(tmp_path: Path, test_backends: Backends | None) -> None:
+    if test_backends is not None:
+        env = test_backends.env(tmp_path / "data")
+        (tmp_path / BACKEND_ENV).write_bytes(orjson.dumps(env))
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UAIT_")}
     env.update({"UAIT_DATA_DIR": str(tmp_path / "data"), "UAIT_EMBEDDED__THREADS": "1"})
+    if (tmp_path / BACKEND_ENV).is_file():
+        env.update(orjson.loads((tmp_path / BACKEND_ENV).read_bytes()))
     env.update({"UAIT_ADMIN_EMAIL": "owner@example.com", "UAIT_ADMIN_PASSWORD": "pw-123456789"})
     env.update({"COLUMNS": "200", **extra})
     return env

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import httpx
+import pytest
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -187,6 +188,9 @@ def test_spans_reach_an_otlp_receiver(make_settings: SettingsFactory, monkeypatc
     assert any(b"GET /health" in body for body in received)
 
 
+@pytest.mark.sqlite_only(
+    "breaks the SQLite file; on PostgreSQL: test_postgres.py::test_ready_reports_a_lost_database"
+)
 async def test_ready_names_the_failing_database(anon: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
     assert (await anon.get("/ready")).status_code == 200
     database = Path(settings.data_dir) / "uait.db"

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.backends import Backends
+from tests.conftest import SettingsFactory
 from tests.scaleout.conftest import BACKENDS, Links
 from tests.scaleout.redis_server import RedisServer
 
 from universal_ai_tools.cache.entries import CacheEntry, Vector
+from universal_ai_tools.cache.pgvector_index import PgvectorIndex
 from universal_ai_tools.cache.store import CacheStats, CacheStore, MemoryCacheStore
+from universal_ai_tools.db.engine import create_engine, session_factory
+from universal_ai_tools.embeddings.pgvector import DIMENSIONS
 from universal_ai_tools.scaleout.redis_cache import RedisCacheStore
 
 SCOPE = ("org-1", "smollm2", "context-a")
@@ -21,7 +27,9 @@ StoreFactory = Callable[..., CacheStore]
 
 
 def unit(*values: float) -> Vector:
-    vector = np.array(values, dtype=np.float32)
+    """A unit vector of the embedding model's size (pgvector's column), zero-padded."""
+    vector = np.zeros(DIMENSIONS, dtype=np.float32)
+    vector[: len(values)] = values
     return vector / np.linalg.norm(vector)
 
 
@@ -49,16 +57,36 @@ def entry(
     )
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
+async def pgvector_sessions(
+    test_backends: Backends | None, make_settings: SettingsFactory
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on this test's PostgreSQL database (migrated: `cache_vectors` exists)."""
+    if test_backends is None:
+        pytest.skip("PostgreSQL pass only (UAIT_TEST_BACKENDS=postgres, see tests/backends.py)")
+    engine = create_engine(make_settings().resolved_database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=[*BACKENDS, "redis+pgvector"])
 def make_store(request: pytest.FixtureRequest) -> StoreFactory:
-    """`make_store(max_entries=100, ttl_seconds=3600)`; each Redis store is a new process."""
+    """`make_store(max_entries=100, ttl_seconds=3600)`; each Redis store is a new process.
+    `redis+pgvector`: entries in Redis, the nearest-neighbour search in PostgreSQL."""
     if request.param == "memory":
         return lambda max_entries=100, ttl_seconds=3600.0: MemoryCacheStore(
             max_entries, ttl_seconds
         )
     links: Links = request.getfixturevalue("links")
+    if request.param == "redis":
+        return lambda max_entries=100, ttl_seconds=3600.0: RedisCacheStore(
+            links.link(), max_entries, ttl_seconds
+        )
+    sessions = request.getfixturevalue("pgvector_sessions")
     return lambda max_entries=100, ttl_seconds=3600.0: RedisCacheStore(
-        links.link(), max_entries, ttl_seconds
+        links.link(), max_entries, ttl_seconds, index=PgvectorIndex(sessions, ttl_seconds)
     )
 
 

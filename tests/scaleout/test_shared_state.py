@@ -13,17 +13,19 @@ from universal_ai_tools.limits.base import CounterStore
 from universal_ai_tools.realtime.bus import Event
 from universal_ai_tools.scaleout import SharedState, build_shared_state
 from universal_ai_tools.scaleout.link import redacted
+from universal_ai_tools.settings import load_settings
 
 
 async def test_off_without_a_redis_url(make_settings: SettingsFactory) -> None:
-    assert await build_shared_state(make_settings()) is None
+    assert await build_shared_state(make_settings(redis_url=None)) is None
 
 
-def test_the_url_comes_from_the_environment(
-    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UAIT_REDIS_URL", "redis://cache.internal:6379/2")
-    assert make_settings().redis_url == "redis://cache.internal:6379/2"
+    monkeypatch.setenv("UAIT_REDIS_PREFIX", "staging:")
+    settings = load_settings()
+    assert settings.redis_url == "redis://cache.internal:6379/2"
+    assert settings.redis_prefix == "staging:"
 
 
 def test_passwords_stay_out_of_logs() -> None:

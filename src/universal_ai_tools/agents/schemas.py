@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from universal_ai_tools.db.types import INT32_MAX
+
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
@@ -16,7 +18,7 @@ class AgentCreate(BaseModel):
     model: str = Field(min_length=1, max_length=256)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=INT32_MAX)
     tools: list[str] = Field(default_factory=list, max_length=50)
     memory: bool = False
 
@@ -30,7 +32,7 @@ class AgentUpdate(BaseModel):
     model: str | None = Field(default=None, min_length=1, max_length=256)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=INT32_MAX)
     tools: list[str] | None = Field(default=None, max_length=50)
     memory: bool | None = None
 

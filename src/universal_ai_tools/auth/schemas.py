@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from universal_ai_tools.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from universal_ai_tools.auth.principal import Role
+from universal_ai_tools.db.types import INT32_MAX
 
 T = TypeVar("T")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
@@ -135,8 +136,8 @@ class InvitationOut(BaseModel):
 class ApiKeyRequest(Strict):
     name: str = Field(min_length=1, max_length=200)
     models: list[str] | None = Field(default=None, max_length=100)
-    rpm: int | None = Field(default=None, ge=1)
-    daily_tokens: int | None = Field(default=None, ge=1)
+    rpm: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    daily_tokens: int | None = Field(default=None, ge=1, le=INT32_MAX)
 
 
 class ApiKeyOut(BaseModel):

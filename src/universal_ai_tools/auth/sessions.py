@@ -14,6 +14,7 @@ from universal_ai_tools.auth.cache import IdentityCache
 from universal_ai_tools.auth.models import Device, Invitation, Organization, RefreshToken, User
 from universal_ai_tools.auth.passwords import Passwords
 from universal_ai_tools.auth.tokens import TokenSigner, hash_secret, new_refresh_token
+from universal_ai_tools.db.locks import advisory_lock_async
 from universal_ai_tools.db.types import new_id, utcnow
 from universal_ai_tools.errors import BadRequest, Forbidden, Unauthorized
 from universal_ai_tools.limits.base import LoginThrottle
@@ -58,6 +59,7 @@ class SessionService:
     async def bootstrap(self, email: str | None, password: str | None) -> Bootstrap | None:
         """On an empty database: the first organization and its owner (an instance admin)."""
         async with self.sessions.begin() as session:
+            await advisory_lock_async(session, "bootstrap")  # processes starting together
             if await session.scalar(select(func.count()).select_from(User)):
                 return None
             generated = None if password else secrets.token_urlsafe(12)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from universal_ai_tools.auth.deps import AdminDep
 from universal_ai_tools.cache.entries import CacheEntry
+from universal_ai_tools.db.types import INT32_MAX
 from universal_ai_tools.errors import NotFound
 from universal_ai_tools.llm.completion import CacheDep
 
@@ -80,7 +81,7 @@ async def list_entries(
     cache: CacheDep,
     model: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> EntryPage:
     """Newest first."""
     entries = await cache.store.list(principal.org_id, model, limit + 1, offset)

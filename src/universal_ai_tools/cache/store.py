@@ -7,11 +7,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from universal_ai_tools.cache.entries import CacheEntry, Vector
+from universal_ai_tools.cache.vectors import NumpyVectorIndex, Scope
 
-Scope = tuple[str, str, str]
+__all__ = ["CacheStats", "CacheStore", "MemoryCacheStore", "Scope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +49,7 @@ class MemoryCacheStore:
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
-        self._scopes: dict[Scope, dict[str, Vector]] = {}
-        self._matrices: dict[Scope, tuple[list[str], Vector]] = {}
+        self._index = NumpyVectorIndex()
 
     def _alive(self, entry: CacheEntry) -> bool:
         if time.time() - entry.created_at <= self.ttl_seconds:
@@ -61,13 +59,7 @@ class MemoryCacheStore:
 
     def _remove(self, entry_id: str) -> CacheEntry | None:
         entry = self._entries.pop(entry_id, None)
-        if entry is not None:
-            scope = (entry.org_id, entry.model, entry.context)
-            vectors = self._scopes.get(scope)
-            if vectors is not None and vectors.pop(entry_id, None) is not None:
-                self._matrices.pop(scope, None)
-                if not vectors:
-                    del self._scopes[scope]
+        self._index.discard(entry_id)
         return entry
 
     def _touch(self, entry: CacheEntry) -> CacheEntry:
@@ -85,18 +77,9 @@ class MemoryCacheStore:
     async def nearest(
         self, scope: Scope, vector: Vector, threshold: float
     ) -> tuple[CacheEntry, float] | None:
-        if scope not in self._scopes:
-            return None
-        if scope not in self._matrices:
-            ids = list(self._scopes[scope])
-            self._matrices[scope] = (ids, np.stack([self._scopes[scope][i] for i in ids]))
-        ids, matrix = self._matrices[scope]
-        similarities = matrix @ vector
-        for index in np.argsort(-similarities):
-            similarity = float(similarities[index])
-            if similarity < threshold:
-                return None
-            entry = self._entries.get(ids[int(index)])
+        found = await self._index.nearest(scope, vector, threshold, len(self._entries))
+        for entry_id, similarity in found:
+            entry = self._entries.get(entry_id)
             if entry is not None and self._alive(entry):
                 return self._touch(entry), similarity
         return None
@@ -106,8 +89,7 @@ class MemoryCacheStore:
         self._entries[entry.id] = entry
         if entry.vector is not None:
             scope = (entry.org_id, entry.model, entry.context)
-            self._scopes.setdefault(scope, {})[entry.id] = entry.vector
-            self._matrices.pop(scope, None)
+            await self._index.add(scope, entry.id, entry.vector, entry.created_at)
         while len(self._entries) > self.max_entries:
             self._remove(next(iter(self._entries)))
 

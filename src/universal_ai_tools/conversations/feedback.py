@@ -71,7 +71,8 @@ class FeedbackService:
             )
             .where(Feedback.org_id == actor.org_id)
             .group_by(Feedback.model, Feedback.agent_id)
-            .order_by(Feedback.model, Feedback.agent_id)
+            # NULL first on every database (PostgreSQL sorts NULL last by default)
+            .order_by(Feedback.model.asc().nulls_first(), Feedback.agent_id.asc().nulls_first())
         )
         if model is not None:
             statement = statement.where(Feedback.model == model)

@@ -3,8 +3,9 @@ in the organization or not, is told it does not exist."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -73,13 +74,19 @@ class ConversationService:
         if query.archived is not None:
             statement = statement.where(Conversation.archived.is_(query.archived))
         if query.before is not None:
-            statement = statement.where(Conversation.updated_at < query.before)
+            before = query.before  # a time without a zone is UTC
+            before = before.replace(tzinfo=UTC) if before.tzinfo is None else before
+            statement = statement.where(Conversation.updated_at < before)
         if query.search:
-            pattern = f"%{query.search}%"
+            # The words as typed: `%` and `_` in them are no wildcards.
+            escaped = re.sub(r"([\\%_])", r"\\\1", query.search)
+            pattern = f"%{escaped}%"
             in_messages = exists().where(
-                Message.conversation_id == Conversation.id, Message.content.ilike(pattern)
+                Message.conversation_id == Conversation.id,
+                Message.content.ilike(pattern, escape="\\"),
             )
-            statement = statement.where(or_(Conversation.title.ilike(pattern), in_messages))
+            title = Conversation.title.ilike(pattern, escape="\\")
+            statement = statement.where(or_(title, in_messages))
         statement = statement.order_by(Conversation.updated_at.desc()).limit(query.limit)
         async with self.sessions() as session:
             return list((await session.scalars(statement)).all())

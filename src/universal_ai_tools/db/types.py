@@ -36,3 +36,6 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+INT32_MAX = 2**31 - 1  # the largest value of an Integer column on PostgreSQL

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from universal_ai_tools.auth.deps import MemberDep, PrincipalDep
 from universal_ai_tools.body import json_body
+from universal_ai_tools.db.types import INT32_MAX
 from universal_ai_tools.memory.deps import MemoryDep
 from universal_ai_tools.memory.models import Memory
 from universal_ai_tools.memory.schemas import MemoryIn, MemoryOut, MemoryPage, ScoredMemoryOut
@@ -44,7 +45,7 @@ async def list_memories(
     memory: MemoryDep,
     q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> MemoryPage:
     """Your memories, newest first; with `q`, the most similar first, each with a `score`."""
     if q is not None and q.strip():

@@ -14,19 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from universal_ai_tools.auth.principal import Principal
 from universal_ai_tools.auth.users import require
+from universal_ai_tools.db.locks import advisory_lock_async
 from universal_ai_tools.db.types import utcnow
 from universal_ai_tools.embeddings.service import EmbeddingService
 from universal_ai_tools.errors import BadRequest, NotFound
 from universal_ai_tools.memory.extract import FactExtractor, RuleBasedExtractor, explicit_requests
 from universal_ai_tools.memory.models import Memory
-from universal_ai_tools.memory.scoring import (
-    MIN_RELEVANCE,
-    Probe,
-    estimate_tokens,
-    recency_bonus,
-    similarities,
-    to_bytes,
-)
+from universal_ai_tools.memory.ranking import MemoryRanking, memory_ranking
+from universal_ai_tools.memory.scoring import Probe, estimate_tokens, to_bytes
 
 MAX_CONTENT_CHARS = 2000
 MAX_QUERY_CHARS = 2000
@@ -70,16 +65,20 @@ class MemoryService:
         self.sessions = sessions
         self.embedder = embedder
         self.extractor: FactExtractor = extractor or RuleBasedExtractor()
+        bind = sessions.kw["bind"]
+        self.ranking: MemoryRanking = memory_ranking(bind.dialect.name)
 
     async def _probe(self, text: str) -> Probe:
         vector = await self.embedder.embed_one(text) if self.embedder is not None else None
         return Probe(text, vector)
 
-    async def _all(self, session: AsyncSession, principal: Principal) -> list[Memory]:
-        statement = select(Memory).where(
+    async def _has_any(self, principal: Principal) -> bool:
+        """Whether the user has a memory (no query embedding is computed for nothing)."""
+        statement = select(Memory.id).where(
             Memory.org_id == principal.org_id, Memory.user_id == principal.user_id
         )
-        return list((await session.scalars(statement)).all())
+        async with self.sessions() as session:
+            return await session.scalar(statement.limit(1)) is not None
 
     async def _owned(self, session: AsyncSession, principal: Principal, memory_id: str) -> Memory:
         memory = await session.scalar(
@@ -103,16 +102,18 @@ class MemoryService:
         probe = await self._probe(text)
         now = utcnow()
         async with self.sessions.begin() as session:
-            existing = await self._all(session, principal)
-            scores = similarities(probe, [(m.embedding, m.content) for m in existing])
-            best = max(range(len(existing)), key=scores.__getitem__, default=None)
-            if best is not None and scores[best] >= MERGE_SIMILARITY:
-                memory = existing[best]
+            # One writer per user at a time: two similar facts at once still merge.
+            await advisory_lock_async(session, f"memory:{principal.user_id}")
+            best = await self.ranking.ranked(session, principal, probe, 1, 0)
+            if best and best[0][1] >= MERGE_SIMILARITY:
+                memory = best[0][0]
                 memory.content = text
                 memory.embedding = to_bytes(probe.vector)
                 memory.updated_at = now
                 if source_message_id is not None:
                     memory.source_message_id = source_message_id
+                await session.flush()
+                await self.ranking.stored(session, memory, probe)
                 return memory
             memory = Memory(
                 org_id=principal.org_id,
@@ -124,6 +125,8 @@ class MemoryService:
                 updated_at=now,
             )
             session.add(memory)
+            await session.flush()
+            await self.ranking.stored(session, memory, probe)
         return memory
 
     async def get(self, principal: Principal, memory_id: str) -> Memory:
@@ -142,6 +145,8 @@ class MemoryService:
             memory.content = text
             memory.embedding = to_bytes(probe.vector)
             memory.updated_at = utcnow()
+            await session.flush()
+            await self.ranking.stored(session, memory, probe)
         return memory
 
     async def delete(self, principal: Principal, memory_id: str) -> None:
@@ -158,15 +163,12 @@ class MemoryService:
         text = query.strip()
         if len(text) > MAX_QUERY_CHARS:
             raise BadRequest(f"the query is too long: at most {MAX_QUERY_CHARS} characters")
-        if not text:
+        if not text or not await self._has_any(principal):
             return []
-        async with self.sessions() as session:
-            memories = await self._all(session, principal)
-        if not memories:
-            return []
-        scores = similarities(await self._probe(text), [(m.embedding, m.content) for m in memories])
-        ranked = sorted(zip(memories, scores, strict=True), key=lambda pair: -pair[1])
-        return [ScoredMemory(m, round(s, 4)) for m, s in ranked[offset : offset + limit]]
+        probe = await self._probe(text)
+        async with self.sessions.begin() as session:
+            ranked = await self.ranking.ranked(session, principal, probe, limit, offset)
+        return [ScoredMemory(m, round(s, 4)) for m, s in ranked]
 
     async def relevant(
         self, principal: Principal, query_text: str, *, limit: int = 5, token_budget: int = 200
@@ -181,25 +183,14 @@ class MemoryService:
         (tokens estimated as len(content) / 4 + 1).
         """
         text = query_text.strip()[:MAX_QUERY_CHARS]
-        if not text or limit <= 0 or token_budget <= 0:
+        if not text or limit <= 0 or token_budget <= 0 or not await self._has_any(principal):
             return []
-        async with self.sessions() as session:
-            memories = await self._all(session, principal)
-        if not memories:
-            return []
-        cosines = similarities(
-            await self._probe(text), [(m.embedding, m.content) for m in memories]
-        )
-        now = utcnow()
-        candidates = [
-            (cosine + recency_bonus(m.updated_at, now), m)
-            for m, cosine in zip(memories, cosines, strict=True)
-            if cosine >= MIN_RELEVANCE
-        ]
-        candidates.sort(key=lambda pair: -pair[0])
+        probe = await self._probe(text)
+        async with self.sessions.begin() as session:
+            candidates = await self.ranking.relevant(session, principal, probe, utcnow(), limit)
         chosen: list[Memory] = []
         used = 0
-        for _, memory in candidates[:limit]:
+        for memory, _ in candidates:
             cost = estimate_tokens(memory.content)
             if used + cost > token_budget:
                 break

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from universal_ai_tools.cache.vectors import VectorIndex
 from universal_ai_tools.scaleout.link import RedisLink, RedisUnavailable, redacted
 from universal_ai_tools.scaleout.redis_bus import RedisBus
 from universal_ai_tools.scaleout.redis_cache import RedisCacheStore
@@ -71,16 +72,19 @@ class SharedState:
 
 
 async def build_shared_state(
-    settings: Settings, *, prefix: str = "uait:", connect_timeout: float = 2.0
+    settings: Settings, *, connect_timeout: float = 2.0, cache_index: VectorIndex | None = None
 ) -> SharedState | None:
     """The Redis-backed shared state when `settings.redis_url` is set, else None.
+
+    `cache_index` (pgvector when the database is PostgreSQL) replaces the cache's own
+    NumPy search over the vectors kept in Redis.
 
     Waits up to `connect_timeout` seconds for the first connection; when Redis is not
     reachable yet the state is returned anyway, running on its local fallbacks until it is.
     """
     if not settings.redis_url:
         return None
-    link = RedisLink(settings.redis_url, prefix=prefix)
+    link = RedisLink(settings.redis_url, prefix=settings.redis_prefix)
     subscriber = Subscriber(link)
     epoch = RedisEpoch(link, subscriber)  # subscribes before the first connection
     state = SharedState(
@@ -88,7 +92,9 @@ async def build_shared_state(
         subscriber=subscriber,
         bus=RedisBus(link, subscriber),
         counters=RedisCounterStore(link),
-        cache=RedisCacheStore(link, settings.cache.max_entries, settings.cache.ttl_seconds),
+        cache=RedisCacheStore(
+            link, settings.cache.max_entries, settings.cache.ttl_seconds, index=cache_index
+        ),
         epoch=epoch,
     )
     subscriber.start()

@@ -4,7 +4,9 @@ Same behaviour as `MemoryCacheStore`: an entry older than `ttl_seconds` is never
 least recently used entries go beyond `max_entries`, a hit (exact or semantic) counts and
 makes the entry the most recently used. `nearest` reads the scope's vectors (a set per
 scope) and scores them with NumPy; each process keeps a scope's matrix until the scope's
-token says the set changed. pgvector replaces this search later.
+token says the set changed. Given a `VectorIndex` (pgvector when the database is
+PostgreSQL), the search goes there instead: it answers a few nearest ids, the first whose
+entry is still in Redis wins, and the ids of entries gone from Redis are removed from it.
 
 When Redis is unreachable, lookups miss and writes are dropped (`healthy` is False), so
 the server answers from its backends; it goes back to Redis by itself.
@@ -17,6 +19,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar, cast
 
 import numpy as np
@@ -25,6 +28,7 @@ from redis.typing import EncodableT
 
 from universal_ai_tools.cache.entries import CacheEntry, Vector
 from universal_ai_tools.cache.store import CacheStats, Scope
+from universal_ai_tools.cache.vectors import VectorIndex
 from universal_ai_tools.scaleout import cache_codec as codec
 from universal_ai_tools.scaleout.link import RedisLink, RedisUnavailable
 
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CHUNK = 500  # ids per round trip when walking an index
 Matrix = tuple[bytes, int, list[str], Vector]  # token, dimension, ids, vectors
+CANDIDATES = 8  # ids asked of a `VectorIndex` at a time
 
 
 class RedisCacheStore:
@@ -42,6 +47,7 @@ class RedisCacheStore:
         ttl_seconds: float,
         *,
         cached_scopes: int = 256,
+        index: VectorIndex | None = None,
     ) -> None:
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
@@ -54,6 +60,7 @@ class RedisCacheStore:
         self._flush = client.register_script(codec.FLUSH)
         self._matrices: OrderedDict[str, Matrix] = OrderedDict()
         self._cached_scopes = cached_scopes
+        self._index = index
 
     @property
     def healthy(self) -> bool:
@@ -91,6 +98,9 @@ class RedisCacheStore:
     async def nearest(
         self, scope: Scope, vector: Vector, threshold: float
     ) -> tuple[CacheEntry, float] | None:
+        if self._index is not None:
+            return await self._nearest_indexed(self._index, scope, vector, threshold)
+
         async def run(client: Redis) -> tuple[CacheEntry, float] | None:
             matrix = await self._matrix(client, codec.scope_id(scope), vector.shape[0])
             if matrix is None:
@@ -107,6 +117,30 @@ class RedisCacheStore:
             return None
 
         return await self._run(run, None)
+
+    async def _nearest_indexed(
+        self, index: VectorIndex, scope: Scope, vector: Vector, threshold: float
+    ) -> tuple[CacheEntry, float] | None:
+        """The first of the index's nearest ids whose entry is alive; the dead are removed
+        from the index, and the next few asked for, until one lives or none is left."""
+        while True:
+            found = await index.nearest(scope, vector, threshold, CANDIDATES)
+            gone: list[str] = []
+            try:
+                for entry_id, similarity in found:
+                    entry = await self._link.run(partial(self._touched, entry_id=entry_id))
+                    if entry is not None:
+                        return entry, similarity
+                    gone.append(entry_id)
+            except RedisUnavailable:
+                return None  # a miss; whether those entries live is unknown
+            except (KeyError, ValueError, UnicodeDecodeError):
+                logger.exception("unreadable cache entry in Redis; treated as a miss")
+                return None
+            finally:
+                await index.remove(gone)
+            if len(found) < CANDIDATES:
+                return None
 
     async def _matrix(self, client: Redis, scope: str, dimension: int) -> Matrix | None:
         token = await client.get(self._key("v", scope))
@@ -158,21 +192,28 @@ class RedisCacheStore:
     async def put(self, entry: CacheEntry) -> None:
         ttl_ms = int((entry.created_at + self.ttl_seconds - time.time()) * 1000)
         scope = ""
-        if entry.vector is not None:
+        if entry.vector is not None and self._index is None:
             scope = codec.scope_id((entry.org_id, entry.model, entry.context))
         head = [entry.id, str(ttl_ms), str(self.max_entries), entry.org_id, scope]
         args = [*self._args(), *head, *codec.encode(entry)]
 
-        async def run(client: Redis) -> None:
+        async def run(client: Redis) -> bool:
             await self._put(args=args, client=client)
+            return True
 
-        await self._run(run, None)
+        stored = await self._run(run, False)
+        if stored and entry.vector is not None and self._index is not None:
+            scope_key = (entry.org_id, entry.model, entry.context)
+            await self._index.add(scope_key, entry.id, entry.vector, entry.created_at)
 
     async def delete(self, org_id: str, entry_id: str) -> bool:
         async def run(client: Redis) -> bool:
             return bool(await self._delete(args=[*self._args(), entry_id, org_id], client=client))
 
-        return await self._run(run, False)
+        deleted = await self._run(run, False)
+        if deleted and self._index is not None:
+            await self._index.remove([entry_id])
+        return deleted
 
     async def flush(self, org_id: str, model: str | None) -> int:
         async def run(client: Redis) -> int:
@@ -185,7 +226,10 @@ class RedisCacheStore:
                 removed += int(await self._flush(args=args, client=client))
             return removed
 
-        return await self._run(run, 0)
+        removed = await self._run(run, 0)
+        if self._index is not None:
+            await self._index.flush(org_id, model)
+        return removed
 
     # -- listings ------------------------------------------------------------------------
 
