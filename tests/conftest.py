@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 
@@ -76,6 +77,18 @@ def _backend_databases(test_backends: Backends | None) -> Iterator[None]:
     mark = test_backends.mark()
     yield
     test_backends.drop_since(mark)
+
+
+BACKEND_ENV = "backend-env.json"  # the second pass's database and Redis, for `cli_env`
+
+
+@pytest.fixture
+def backend_env(tmp_path: Path, test_backends: Backends | None) -> None:
+    """In the second pass, the `uait` processes a test starts with `cli_env` (data directory
+    tmp_path/data) use that directory's PostgreSQL database and Redis prefix."""
+    if test_backends is not None:
+        env = test_backends.env(tmp_path / "data")
+        (tmp_path / BACKEND_ENV).write_bytes(orjson.dumps(env))
 
 
 @pytest.fixture(autouse=True)

@@ -54,36 +54,6 @@ async def test_context_is_rebuilt_from_storage(client: httpx.AsyncClient) -> Non
     assert user_prompt.status_code == 404
 
 
-async def test_long_conversation_is_trimmed_to_the_window(client: httpx.AsyncClient) -> None:
-    conversation = await new_conversation(client)
-    filler = "This is a long story about the sea and its waves. " * 40  # ~2000 chars
-    for index in range(5):
-        await turn(client, conversation, f"Part {index}: {filler}")
-    last = await turn(client, conversation, "Summarize in one word.")
-    prompt = (
-        await client.get(f"/conversations/{conversation}/messages/{last['message']['id']}/prompt")
-    ).json()
-    contents = [m["content"] for m in prompt["messages"]]
-    assert contents[-1] == "Summarize in one word."
-    assert len(prompt["messages"]) < 11  # older turns were dropped
-    assert prompt["messages"][0]["role"] == "user"
-    assert last["message"]["finish_reason"] in ("stop", "length")
-
-
-async def test_dense_history_is_trimmed_by_the_real_token_count(
-    client: httpx.AsyncClient,
-) -> None:
-    """Digits and commas are a token a character: three times the estimate. The turn
-    still fits, because the embedded model counts the real prompt."""
-    conversation = await new_conversation(client)
-    await turn(client, conversation, "7," * 520)  # 1040 tokens, estimated 351
-    last = await turn(client, conversation, "8," * 520)
-    prompt = (
-        await client.get(f"/conversations/{conversation}/messages/{last['message']['id']}/prompt")
-    ).json()
-    assert [m["content"] for m in prompt["messages"]] == ["8," * 520]  # the first turn dropped
-
-
 def test_abandoned_stream_is_stored_once_as_cancelled(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.url, headers=live_server.headers, timeout=60) as http:
         conversation = http.post("/conversations", json={}).json()["id"]

@@ -13,18 +13,13 @@ import httpx
 import orjson
 import pytest
 
-from tests.backends import Backends
+from tests.conftest import BACKEND_ENV
 from tests.servers import free_port
 
 UAIT = str(Path(sys.executable).parent / "uait")
-BACKEND_ENV = "backend-env.json"  # the second pass's database and Redis, for the processes
 
 
-@pytest.fixture(autouse=True)
-def _backend_env(tmp_path: Path, test_backends: Backends | None) -> None:
-    if test_backends is not None:
-        env = test_backends.env(tmp_path / "data")
-        (tmp_path / BACKEND_ENV).write_bytes(orjson.dumps(env))
+pytestmark = pytest.mark.usefixtures("backend_env")
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -167,7 +162,12 @@ def test_chat_in_a_conversation_and_with_an_agent(
     headers = {"Authorization": f"Bearer {cli_key}"}
     created = httpx.post(
         f"{running_server}/agents",
-        json={"name": "echo", "system_prompt": "Repeat the user.", "model": "smollm2"},
+        json={
+            "name": "echo",
+            "system_prompt": "Repeat the user.",
+            "model": "smollm2",
+            "max_tokens": 32,
+        },
         headers=headers,
     )
     assert created.status_code == 201

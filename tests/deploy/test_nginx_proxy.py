@@ -22,6 +22,8 @@ from tests.deploy.tools import DEPLOY, missing_tool
 from tests.processes import Process, Serve, healthy, start_serve
 from tests.servers import free_port
 
+pytestmark = pytest.mark.usefixtures("backend_env")  # PostgreSQL in the second pass
+
 EMAIL, PASSWORD = "owner@example.com", "pw-123456789"  # cli_env's first owner
 
 

@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.processes import Serve, healthy, start_serve
 from tests.servers import free_port
 
+pytestmark = pytest.mark.usefixtures("backend_env")  # PostgreSQL in the second pass
+
 EMAIL, PASSWORD = "owner@example.com", "pw-123456789"  # cli_env's first owner
 BATCH, MAX_REQUESTS = 16, 1600
 
