@@ -177,6 +177,8 @@ def test_bad_frames_and_floods(live_server: LiveServer) -> None:
         assert (await a.until("error"))["code"] == "unknown_type"
         await a.send(type="message", room=room, content="")
         assert (await a.until("error"))["code"] == "invalid_message"
+        await a.send(type="message", room=room, content="nul \x00 byte", client_id="nul")
+        assert (await a.until("error"))["code"] == "invalid_request"  # on every database
         for index in range(80):
             await a.send(type="ping", n=index)
         kinds = [(await a.next()) for _ in range(80)]

@@ -22,6 +22,14 @@ from universal_ai_tools.realtime.models import Room, RoomAgent, RoomMember, Room
 RETENTION = 10_000  # messages a reconnecting client can catch up on; older: `reset`
 
 
+def storable(content: str) -> str:
+    """Refused before it joins a batch: one message PostgreSQL rejects would fail the
+    whole transaction, and with it the other senders' messages."""
+    if "\x00" in content:
+        raise BadRequest("a message cannot contain NUL characters")
+    return content
+
+
 class RoomService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
         self.sessions = sessions
@@ -190,7 +198,7 @@ class RoomService:
     ) -> Posted:
         """Store and number a message, then publish it; a resend with the same client_id
         returns the stored message (the caller acknowledges it to the sender)."""
-        draft = Draft(content, user_id, agent_id, client_id, kind, file_id)
+        draft = Draft(storable(content), user_id, agent_id, client_id, kind, file_id)
         return await self.journal.post(room_id, draft)
 
     def submit(
@@ -198,7 +206,7 @@ class RoomService:
     ) -> asyncio.Future[Posted]:
         """`post` without waiting: the message is queued now, in order, and the future
         resolves once it is stored and published (a WebSocket reads on meanwhile)."""
-        return self.journal.submit(room_id, Draft(content, user_id, None, client_id))
+        return self.journal.submit(room_id, Draft(storable(content), user_id, None, client_id))
 
     async def history(
         self, actor: Principal, room_id: str, *, before: int | None, after: int | None, limit: int
