@@ -345,6 +345,11 @@ class AutoProvider(ModelProvider):
     async def embed(self, target: str, inputs: list[str]) -> EmbeddingResult:
         raise BadRequest("model 'auto' is a chat model")
 
+    def count_prompt_tokens(self, request: ChatRequest) -> int | None:
+        """Counted for the model the scorer picks for these very messages."""
+        self.decide(request.messages)
+        return super().count_prompt_tokens(request)
+
     def _first(self) -> Deployment:
         model = self.chosen or next(m for m in self.registry.models.values() if m.kind == "chat")
         return self.registry.deployments[model.name][0]
