@@ -23,6 +23,12 @@ from universal_ai_tools.app import create_app
 from universal_ai_tools.settings import Settings, load_settings
 
 SettingsFactory = Callable[..., Settings]
+# Argon2id at its lowest cost: the suite hashes thousands of passwords, and what it tests
+# is the logic around the hashes (every server the tests start gets these too).
+FAST_HASHING = {
+    "UAIT_AUTH__PASSWORD_HASH_TIME_COST": "1",
+    "UAIT_AUTH__PASSWORD_HASH_MEMORY_KIB": "1024",
+}
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "owner-password-123"
 SQLITE_ONLY = "sqlite_only"  # marker: the test is about SQLite itself
@@ -97,6 +103,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     for name in list(os.environ):
         if name.startswith("UAIT_"):
             monkeypatch.delenv(name)
+    for name, value in FAST_HASHING.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
 
 

@@ -55,6 +55,10 @@ class AuthSettings(BaseModel):
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
     login_window_seconds: int = Field(default=300, ge=10)
+    # Argon2id cost. Lower it only where speed matters more than guessing resistance
+    # (the test suite); existing hashes keep verifying whatever the current cost.
+    password_hash_time_cost: int = Field(default=3, ge=1, le=16)
+    password_hash_memory_kib: int = Field(default=65_536, ge=1024, le=4_194_304)
 
 
 class CacheSettings(BaseModel):

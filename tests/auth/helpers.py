@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from tests.backends import Backends
+from tests.conftest import FAST_HASHING
 from tests.conftest import OWNER_EMAIL as OWNER_EMAIL
 from tests.conftest import OWNER_PASSWORD as OWNER_PASSWORD
 from universal_ai_tools.app import create_app
@@ -83,6 +84,8 @@ def isolated_settings(directory: Path, backends: Backends | None, **overrides: A
         for name in list(os.environ):
             if name.startswith("UAIT_"):
                 patch.delenv(name)
+        for name, value in FAST_HASHING.items():
+            patch.setenv(name, value)
         patch.chdir(directory)
         overrides.setdefault("data_dir", directory / "data")
         overrides.setdefault("embedded", {"threads": 1})

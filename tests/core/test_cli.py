@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import BACKEND_ENV
+from tests.conftest import BACKEND_ENV, FAST_HASHING
 from tests.servers import free_port
 
 UAIT = str(Path(sys.executable).parent / "uait")
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.usefixtures("backend_env")
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UAIT_")}
     env.update({"UAIT_DATA_DIR": str(tmp_path / "data"), "UAIT_EMBEDDED__THREADS": "1"})
+    env.update(FAST_HASHING)
     if (tmp_path / BACKEND_ENV).is_file():
         env.update(orjson.loads((tmp_path / BACKEND_ENV).read_bytes()))
     env.update({"UAIT_ADMIN_EMAIL": "owner@example.com", "UAIT_ADMIN_PASSWORD": "pw-123456789"})

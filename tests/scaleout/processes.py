@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
+from tests.conftest import FAST_HASHING, OWNER_EMAIL, OWNER_PASSWORD
 from tests.processes import Serve, launch_serve
 
 from universal_ai_tools.settings import Settings
@@ -21,6 +21,7 @@ def instance_env(settings: Settings, **extra: str) -> dict[str, str]:
             "UAIT_ADMIN_PASSWORD": OWNER_PASSWORD,
             "UAIT_EMBEDDED__THREADS": "1",
             "UAIT_LOG_LEVEL": "warning",
+            **FAST_HASHING,
             **({"UAIT_REDIS_URL": settings.redis_url} if settings.redis_url else {}),
             **extra,
         }

@@ -50,7 +50,9 @@ def build_identity(
         ttl_seconds=settings.auth.access_ttl_seconds,
     )
     cache: IdentityCache[object] = IdentityCache(epoch or FileEpoch(settings.data_dir))
-    passwords = Passwords()
+    passwords = Passwords(
+        settings.auth.password_hash_time_cost, settings.auth.password_hash_memory_kib
+    )
     audit = AuditLog(db)
     throttle = LoginThrottle(
         counters,
