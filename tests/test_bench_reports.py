@@ -35,6 +35,7 @@ def render(name: str) -> str:
         ("observability_cost", ["tracing", "loss"]),
         ("routing", ["accuracy"]),
         ("realtime", ["ours/peer"]),
+        ("scale", ["2 workers / 1 worker", "200 clients on two instances", "lost"]),
     ],
 )
 def test_each_benchmark_reports_its_comparison(name: str, expected: list[str]) -> None:
