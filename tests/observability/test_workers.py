@@ -4,7 +4,8 @@ them up, and SIGTERM stops every process."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,6 +80,18 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
         server.stop()
 
 
+def settled(count: Callable[[], float]) -> float:
+    """The count once it stops moving: a worker counts a request as its answer leaves,
+    so the last answers a client has seen may not be counted yet."""
+    last = count()
+    while True:
+        time.sleep(0.3)
+        now = count()
+        if now == last:
+            return now
+        last = now
+
+
 def fresh_health_request(url: str) -> int:
     """One GET /health on a connection of its own, so that either worker may accept it."""
     with httpx.Client(timeout=30) as http:
@@ -90,7 +103,7 @@ def test_metrics_add_up_both_workers(workers: Workers) -> None:
     url = workers.server.url
     assert healthy(url)
     # The start-up probes counted too: start from what the workers' files hold now.
-    before = sum(workers.health_requests_of(pid) for pid in pids)
+    before = settled(lambda: sum(workers.health_requests_of(pid) for pid in pids))
     sent = 0
     with ThreadPoolExecutor(max_workers=BATCH) as pool:
         while sent < MAX_REQUESTS:
@@ -99,6 +112,7 @@ def test_metrics_add_up_both_workers(workers: Workers) -> None:
             sent += BATCH
             if all(workers.health_requests_of(pid) > 0 for pid in pids):
                 break
+    settled(lambda: sum(workers.health_requests_of(pid) for pid in pids))
     per_worker = {pid: workers.health_requests_of(pid) for pid in pids}
     assert all(count > 0 for count in per_worker.values()), per_worker  # both answered
 
