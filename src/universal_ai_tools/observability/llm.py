@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -15,6 +15,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from universal_ai_tools.errors import UAITError
 from universal_ai_tools.llm.types import ChatDelta, ChatRequest, ChatResult, Usage
 from universal_ai_tools.observability.metrics import Metrics
+
+T = TypeVar("T")
 
 
 class LlmObserver:
@@ -74,18 +76,15 @@ class LlmObserver:
         span.end()
         route.end()
 
-    async def chat(
-        self,
-        model: str,
-        provider: Any,
-        request: ChatRequest,
-        call: Callable[[], Awaitable[ChatResult]],
-    ) -> ChatResult:
+    async def _inside(
+        self, model: str, provider: Any, request: ChatRequest, call: Callable[[], Awaitable[T]]
+    ) -> tuple[Span, Span, float, T]:
+        """Runs `call` inside the route and model spans; a failure ends them."""
         route, span = self._start(model, request)
         started = time.perf_counter()
         try:
             with trace.use_span(span, end_on_exit=False):
-                result = await call()
+                return route, span, started, await call()
         except UAITError as exc:
             self._finish(model, provider, route, span, usage=None, finish=None, error=exc)
             raise
@@ -93,6 +92,15 @@ class LlmObserver:
             span.end()
             route.end()
             raise
+
+    async def chat(
+        self,
+        model: str,
+        provider: Any,
+        request: ChatRequest,
+        call: Callable[[], Awaitable[ChatResult]],
+    ) -> ChatResult:
+        route, span, started, result = await self._inside(model, provider, request, call)
         served = getattr(getattr(provider, "trace", None), "served", None) or model
         backend = getattr(getattr(provider, "trace", None), "backend", None) or provider.name
         self.metrics.llm_first_token.labels(served, backend).observe(time.perf_counter() - started)
@@ -115,18 +123,7 @@ class LlmObserver:
         call: Callable[[], Awaitable[AsyncIterator[ChatDelta]]],
     ) -> AsyncIterator[ChatDelta]:
         """Opens the stream (up to its first delta) inside the spans; returns the deltas."""
-        route, span = self._start(model, request)
-        started = time.perf_counter()
-        try:
-            with trace.use_span(span, end_on_exit=False):
-                deltas = await call()
-        except UAITError as exc:
-            self._finish(model, provider, route, span, usage=None, finish=None, error=exc)
-            raise
-        except BaseException:
-            span.end()
-            route.end()
-            raise
+        route, span, started, deltas = await self._inside(model, provider, request, call)
         return self._watch(model, provider, route, span, deltas, started)
 
     async def _watch(
